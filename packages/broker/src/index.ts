@@ -1,1 +1,2 @@
-export {};
+// Public surface of @raftka/broker.
+export * from './log/index.js';

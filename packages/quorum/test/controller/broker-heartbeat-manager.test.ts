@@ -1,0 +1,53 @@
+import { describe, it, expect } from 'vitest';
+import { BrokerHeartbeatManager } from '../../src/controller/broker-heartbeat-manager.js';
+import { TestCluster } from './cluster-fixture.js';
+
+describe('BrokerHeartbeatManager', () => {
+  it('fences an unfenced broker once it misses heartbeats for the session timeout, not before', () => {
+    const cluster = new TestCluster({ config: { brokerSessionTimeoutMs: 3000 } });
+    cluster.startBrokers([1, 2, 3]);
+    cluster.createTopic('t', 3, 3);
+    const manager = new BrokerHeartbeatManager({ sessionTimeoutMs: 3000 });
+    let nowMs = 1_000_000;
+    for (const brokerId of [1, 2, 3]) manager.touch(brokerId, nowMs);
+    // Brokers 1 and 3 keep heartbeating every 500 ms; broker 2 goes silent.
+    for (let step = 0; step < 5; step++) {
+      nowMs += 500;
+      manager.touch(1, nowMs);
+      manager.touch(3, nowMs);
+      expect(manager.brokersToFence(cluster.image, nowMs)).toEqual([]);
+    }
+    nowMs += 499;
+    expect(manager.brokersToFence(cluster.image, nowMs)).toEqual([]);
+    nowMs += 1;
+    manager.touch(1, nowMs);
+    manager.touch(3, nowMs);
+    expect(manager.brokersToFence(cluster.image, nowMs)).toEqual([2]);
+    cluster.fence(2);
+    expect(manager.brokersToFence(cluster.image, nowMs)).toEqual([]);
+    expect(cluster.image.topicByName('t')!.partitions.every((partition) => partition.leader !== 2 && !partition.isr.includes(2))).toBe(true);
+  });
+
+  it('gives every broker a fresh session when a controller becomes active (no mass fencing after failover)', () => {
+    const cluster = new TestCluster();
+    cluster.startBrokers([1, 2]);
+    const manager = new BrokerHeartbeatManager({ sessionTimeoutMs: 3000 });
+    expect(manager.brokersToFence(cluster.image, 50_000)).toEqual([]);
+    expect(manager.brokersToFence(cluster.image, 52_999)).toEqual([]);
+    manager.touch(1, 52_999);
+    expect(manager.brokersToFence(cluster.image, 53_000)).toEqual([2]);
+  });
+
+  it('orders expired brokers stalest first and forgets unregistered ones', () => {
+    const cluster = new TestCluster();
+    cluster.startBrokers([1, 2, 3]);
+    const manager = new BrokerHeartbeatManager({ sessionTimeoutMs: 100 });
+    manager.touch(3, 0);
+    manager.touch(1, 10);
+    manager.touch(2, 20);
+    expect(manager.brokersToFence(cluster.image, 1000)).toEqual([3, 1, 2]);
+    cluster.commit(cluster.logic.unregisterBroker(cluster.image, 3));
+    expect(manager.brokersToFence(cluster.image, 1000)).toEqual([1, 2]);
+    expect(manager.lastContact(3)).toBeUndefined();
+  });
+});

@@ -1,13 +1,13 @@
 // The driver of one quorum member: it runs the pure Raft core (raft/raft-core.ts) against real
 // storage, gRPC and timers, and offers the committed log to the state machine above it.
 //
-// Ready loop (the order is the contract in raft/types.ts, KIP-595's durability rules):
+// Ready pipeline (the order is the contract in raft/types.ts, KIP-595's durability rules):
 //   step inputs at once (RPCs, responses, failures, ticks every TICK_INTERVAL_MS) ->
-//   while the core has a Ready: persist it (one synced batch) -> send its messages ->
-//   install a snapshot / apply committed entries -> start a snapshot download -> advance.
-// Only one Ready is processed at a time; inputs arriving meanwhile are stepped into the core
-// right away and show up in the next Ready. A Ready is drained immediately after every input,
-// so a commit never waits for the next tick.
+//   take every Ready -> persist (writes one at a time, in order; Readies queued behind a write
+//   in progress are group-committed in one synced batch) -> send its messages -> install a
+//   snapshot / apply committed entries (in order) -> start a snapshot download -> advance (in
+//   order). Readies are taken right after every input, so a commit never waits for the next
+//   tick; see `drain` for what may overlap and why that is safe.
 //
 // The same class runs a voter or an observer (a node id not in the voter set): observers fetch
 // and apply the log but never vote, which is how brokers follow the metadata log.
@@ -17,7 +17,7 @@
 
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
-import { NotLeaderError, RaftkaError, invariant, type Logger } from '@raftka/protocol';
+import { NotLeaderError, RaftkaError, assertNever, invariant, type Logger } from '@raftka/protocol';
 import { RaftCore } from '../raft/raft-core.js';
 import type {
   FetchSnapshotRequest,
@@ -114,6 +114,8 @@ function senderOf(request: RaftRequest): NodeId {
     case 'fetch-request':
     case 'fetch-snapshot-request':
       return request.replicaId;
+    default:
+      return assertNever(request, 'raft request');
   }
 }
 
@@ -281,7 +283,9 @@ export class QuorumNode implements QuorumRpcHandler {
    * (the batch may or may not commit later under the new leader: callers must tolerate that).
    */
   append(records: Uint8Array[]): Promise<{ offset: number; epoch: number }> {
-    if (this.closed) return Promise.reject(new RaftkaError('SHUTTING_DOWN', 'the quorum node is shutting down'));
+    if (this.closed || this.failed !== undefined) {
+      return Promise.reject(new RaftkaError('SHUTTING_DOWN', 'the quorum node is shutting down'));
+    }
     if (this.pendingAppends.size >= PENDING_APPENDS_MAX) {
       return Promise.reject(
         new RaftkaError('THROTTLING_QUOTA_EXCEEDED', `${PENDING_APPENDS_MAX} appends are already waiting for commit; retry later`),
@@ -330,11 +334,11 @@ export class QuorumNode implements QuorumRpcHandler {
   }
 
   /** The quorum as the leader sees it (forwarded there when this node is not the leader). */
-  async describeQuorum(): Promise<DescribedQuorum> {
+  async describeQuorum(forwarded = false): Promise<DescribedQuorum> {
     const leaderId = this.core.leaderId;
-    if (this.core.role !== 'leader' && leaderId !== undefined && leaderId !== this.nodeId && this.peers.has(leaderId)) {
+    if (!forwarded && this.core.role !== 'leader' && leaderId !== undefined && leaderId !== this.nodeId && this.peers.has(leaderId)) {
       try {
-        return await this.peers.get(leaderId).describeQuorum(this.config.requestTimeoutMs);
+        return await this.peers.get(leaderId).describeQuorum(this.config.requestTimeoutMs, true);
       } catch (error) {
         this.logger.debug({ err: error, leaderId }, 'could not forward DescribeQuorum to the leader; answering locally');
       }

@@ -22,6 +22,7 @@ import {
   beginQuorumEpochRequestToProto,
   beginQuorumEpochResponseFromProto,
   beginQuorumEpochResponseToProto,
+  describeRequestFromProto,
   describeResponseFromProto,
   describeResponseToProto,
   endQuorumEpochRequestFromProto,
@@ -83,7 +84,8 @@ export interface QuorumRpcHandler {
   /** Vote, BeginQuorumEpoch, EndQuorumEpoch and Fetch go to the core. */
   handleRaftRequest(request: Exclude<RaftRequest, FetchSnapshotRequest>): Promise<RaftResponse>;
   handleFetchSnapshot(request: FetchSnapshotRequest): Promise<FetchSnapshotResponse>;
-  describeQuorum(): Promise<DescribedQuorum>;
+  /** `forwarded`: the request was already forwarded once; answer locally. */
+  describeQuorum(forwarded: boolean): Promise<DescribedQuorum>;
   appendRecords(records: Uint8Array[]): Promise<AppendRecordsResult>;
   readCommitted(fromOffset: number, maxEntries: number): Promise<ReadCommittedResult>;
 }
@@ -154,7 +156,9 @@ export class QuorumServer {
       FetchSnapshot: unary(logger, fetchSnapshotRequestFromProto, async (request) =>
         fetchSnapshotResponseToProto(await handler.handleFetchSnapshot(request)),
       ),
-      DescribeQuorum: unary(logger, () => undefined, async () => describeResponseToProto(await handler.describeQuorum())),
+      DescribeQuorum: unary(logger, describeRequestFromProto, async (request) =>
+        describeResponseToProto(await handler.describeQuorum(request.forwarded)),
+      ),
       AppendRecords: unary(logger, appendRecordsRequestFromProto, async (records) =>
         appendRecordsResponseToProto(await handler.appendRecords(records)),
       ),
@@ -259,8 +263,8 @@ export class QuorumClient {
     }
   }
 
-  async describeQuorum(deadlineMs: number): Promise<DescribedQuorum> {
-    return describeResponseFromProto(await call(this.client, this.address, 'DescribeQuorum', {}, deadlineMs, this.waitForReady));
+  async describeQuorum(deadlineMs: number, forwarded = false): Promise<DescribedQuorum> {
+    return describeResponseFromProto(await call(this.client, this.address, 'DescribeQuorum', { forwarded }, deadlineMs, this.waitForReady));
   }
 
   async appendRecords(records: Uint8Array[], deadlineMs: number): Promise<AppendRecordsResult> {

@@ -40,6 +40,9 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   oneofs: true,
 };
 
+/** A fetch may ask to be held at most this long: a peer cannot make the leader park it for hours. */
+export const FETCH_MAX_WAIT_MS_LIMIT = 60_000;
+
 /** Proto's "no node" (Kafka's convention for optional node ids). */
 const NO_NODE = -1;
 
@@ -80,6 +83,11 @@ function integer(message: ProtoObject, field: string, min: number): number {
 
 function nonNegative(message: ProtoObject, field: string): number {
   return integer(message, field, 0);
+}
+
+function atMost(value: number, limit: number, field: string): number {
+  if (value > limit) throw invalid(`${field}=${value} is above the limit ${limit}`);
+  return value;
 }
 
 function optionalNode(message: ProtoObject, field: string): number | undefined {
@@ -250,7 +258,7 @@ export function fetchRequestFromProto(value: unknown): FetchRequest {
     replicaId: nonNegative(message, 'replicaId'),
     fetchOffset: nonNegative(message, 'fetchOffset'),
     lastFetchedEpoch: nonNegative(message, 'lastFetchedEpoch'),
-    maxWaitMs: nonNegative(message, 'maxWaitMs'),
+    maxWaitMs: atMost(nonNegative(message, 'maxWaitMs'), FETCH_MAX_WAIT_MS_LIMIT, 'maxWaitMs'),
     maxBytes: nonNegative(message, 'maxBytes'),
   };
 }
@@ -419,6 +427,10 @@ function replicaFromProto(value: unknown): ReplicaDescription {
 export interface DescribedQuorum extends QuorumDescription {
   nowMs: number;
   answeredBy: number;
+}
+
+export function describeRequestFromProto(value: unknown): { forwarded: boolean } {
+  return { forwarded: boolean(object(value, 'DescribeQuorumRequest'), 'forwarded') };
 }
 
 export function describeResponseToProto(description: DescribedQuorum): ProtoObject {

@@ -98,6 +98,23 @@ describe('QuorumStorage', () => {
     await reopened.close();
   });
 
+  it('group-commits several Readies in one write, in order (truncation in a later one wins)', async () => {
+    const storage = await QuorumStorage.open(directory);
+    await storage.writeAll([
+      { ...noWrite, quorumState: { epoch: 1, votedFor: 1, leaderId: 1 }, entries: [data(0, 1, 'a'), data(1, 1, 'b')] },
+      { ...noWrite, entries: [data(2, 1, 'c')] },
+      { ...noWrite, quorumState: { epoch: 2, votedFor: 3, leaderId: 3 }, truncateFrom: 1, entries: [data(1, 2, 'B')] },
+    ]);
+    await storage.close();
+    const reopened = await QuorumStorage.open(directory);
+    expect(reopened.load()).toEqual({
+      quorumState: { epoch: 2, votedFor: 3, leaderId: 3 },
+      snapshot: undefined,
+      entries: [data(0, 1, 'a'), data(1, 2, 'B')],
+    });
+    await reopened.close();
+  });
+
   it('keeps a snapshot and the log after it, and compacts below it', async () => {
     const storage = await QuorumStorage.open(directory);
     const entries = [data(0, 1, 'a'), data(1, 1, 'b'), data(2, 1, 'c'), data(3, 1, 'd')];

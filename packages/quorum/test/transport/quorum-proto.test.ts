@@ -81,6 +81,7 @@ describe('quorum proto mapping', () => {
     expectInvalid(() => voteRequestFromProto(null), /not a message/);
     expectInvalid(() => voteRequestFromProto({ epoch: -1, candidateId: 1, lastOffsetEpoch: 0, lastOffset: 0, preVote: false }), /epoch=-1/);
     expectInvalid(() => fetchRequestFromProto({ epoch: 1, replicaId: 1.5, fetchOffset: 0, lastFetchedEpoch: 0, maxWaitMs: 0, maxBytes: 1 }), /replicaId/);
+    expectInvalid(() => fetchRequestFromProto({ epoch: 1, replicaId: 1, fetchOffset: 0, lastFetchedEpoch: 0, maxWaitMs: 3_600_000, maxBytes: 1 }), /maxWaitMs.*limit/);
     expectInvalid(() => voteResponseFromProto({ epoch: 1, errorCode: 'BOGUS', voteGranted: true, preVote: false, leaderId: -1 }), /errorCode/);
     const base = { epoch: 1, errorCode: 'NONE', leaderId: 1, highWatermark: 0, logStartOffset: 0, divergingEpoch: null, snapshotId: null };
     expectInvalid(() => fetchResponseFromProto({ ...base, entries: [{ offset: 1, epoch: 1, payload: undefined }] }), /no payload/);

@@ -1,0 +1,105 @@
+// Producer memory accounting (`buffer.memory`): the bytes of records appended but not yet
+// acknowledged. When the pool is full an append waits (backpressure) until sent batches free
+// memory, and fails with a timeout after maxBlockMs, as Kafka's BufferPool does.
+//
+// Waiters are served first-come first-served, and a new request never overtakes a waiting one,
+// so a stream of small appends cannot starve a large one and per-partition append order is kept.
+// Time is injected through a Timers interface.
+
+import { invariant, RaftkaError } from '@raftka/protocol';
+
+/** The timer functions the pool needs; production passes the global ones, tests a fake. */
+export interface Timers {
+  setTimeout(callback: () => void, delayMs: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+interface Waiter {
+  bytes: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+  timer: unknown;
+}
+
+export class BufferPool {
+  readonly totalBytes: number;
+  readonly #timers: Timers;
+  // Invariant: 0 <= #usedBytes <= totalBytes.
+  #usedBytes = 0;
+  readonly #waiters: Waiter[] = [];
+
+  constructor(totalBytes: number, timers: Timers) {
+    invariant(Number.isSafeInteger(totalBytes) && totalBytes > 0, `buffer pool size must be a positive integer, got ${totalBytes}`);
+    this.totalBytes = totalBytes;
+    this.#timers = timers;
+  }
+
+  get availableBytes(): number {
+    return this.totalBytes - this.#usedBytes;
+  }
+
+  /** Appends are waiting for memory: the accumulator treats every batch as ready, to free memory fast. */
+  get hasWaiters(): boolean {
+    return this.#waiters.length > 0;
+  }
+
+  /** Takes `bytes` at once if possible (and nobody is waiting); returns whether it did. */
+  tryAllocate(bytes: number): boolean {
+    this.#checkSize(bytes);
+    if (this.#waiters.length > 0 || bytes > this.availableBytes) return false;
+    this.#usedBytes += bytes;
+    return true;
+  }
+
+  /** Takes `bytes`, waiting up to maxBlockMs for memory to be freed. */
+  allocate(bytes: number, maxBlockMs: number): Promise<void> {
+    if (this.tryAllocate(bytes)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { bytes, resolve, reject, timer: undefined };
+      waiter.timer = this.#timers.setTimeout(() => {
+        const index = this.#waiters.indexOf(waiter);
+        if (index === -1) return;
+        this.#waiters.splice(index, 1);
+        reject(
+          new RaftkaError(
+            'REQUEST_TIMED_OUT',
+            `failed to allocate ${bytes} bytes of producer memory within maxBlockMs (${maxBlockMs}); bufferMemory (${this.totalBytes}) is full because records are appended faster than brokers accept them`,
+            { retriable: false },
+          ),
+        );
+        // The head may have left: the next waiter might now fit.
+        this.#serveWaiters();
+      }, maxBlockMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Returns memory taken by allocate/tryAllocate and wakes waiters that now fit, in order. */
+  free(bytes: number): void {
+    invariant(bytes >= 0 && bytes <= this.#usedBytes, () => `freeing ${bytes} bytes but only ${this.#usedBytes} are in use`);
+    this.#usedBytes -= bytes;
+    this.#serveWaiters();
+  }
+
+  #serveWaiters(): void {
+    while (this.#waiters.length > 0) {
+      const head = this.#waiters[0]!;
+      if (head.bytes > this.availableBytes) return;
+      this.#waiters.shift();
+      this.#timers.clearTimeout(head.timer);
+      this.#usedBytes += head.bytes;
+      head.resolve();
+    }
+  }
+
+  #checkSize(bytes: number): void {
+    invariant(Number.isSafeInteger(bytes) && bytes >= 0, `allocation size must be a non-negative integer, got ${bytes}`);
+    if (bytes > this.totalBytes) {
+      throw new RaftkaError(
+        'MESSAGE_TOO_LARGE',
+        `a record of ${bytes} bytes is larger than bufferMemory (${this.totalBytes}); raise bufferMemory or send smaller records`,
+        { retriable: false },
+      );
+    }
+  }
+}

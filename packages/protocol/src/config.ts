@@ -199,6 +199,8 @@ export function resolveConfig(schema: ConfigSchema, sources: readonly ConfigSour
   const definitions = new Map(schema.map((definition) => [definition.key, definition]));
   const values = new Map<string, ConfigValue>();
   const problems: string[] = [];
+  // Keys that were given but rejected: reported once, not again as "required but not set".
+  const rejectedKeys = new Set<string>();
   for (const source of sources) {
     const definition = definitions.get(source.key);
     if (!definition) {
@@ -211,17 +213,19 @@ export function resolveConfig(schema: ConfigSchema, sources: readonly ConfigSour
     const value = parseValue(definition, source.value);
     if (value === undefined) {
       problems.push(`${source.origin}: ${source.key}='${source.value}' is not valid; allowed: ${describeAllowed(definition)}`);
+      rejectedKeys.add(source.key);
       continue;
     }
     const complaint = definition.validate?.(value);
     if (complaint) {
       problems.push(`${source.origin}: ${source.key}='${source.value}' is not valid; ${complaint}`);
+      rejectedKeys.add(source.key);
       continue;
     }
     values.set(source.key, value);
   }
   for (const definition of schema) {
-    if (values.has(definition.key)) continue;
+    if (values.has(definition.key) || rejectedKeys.has(definition.key)) continue;
     if (definition.default === undefined) {
       problems.push(`${definition.key}: required but not set (set it in the properties file or ${envVarForKey(definition.key)})`);
     } else {

@@ -20,7 +20,7 @@ export { QuorumAdmin, quorumStatusFrom } from './transport/quorum-admin.js';
 export type { QuorumStatus, ReplicaStatus } from './transport/quorum-admin.js';
 
 // Metadata records, image, delta and publisher (controllers and observing brokers).
-export { encodeMetadataRecord, decodeMetadataRecord, locateProtoDirectory } from './metadata/metadata-records.js';
+export { encodeMetadataRecord, decodeMetadataRecord } from './metadata/metadata-records.js';
 export type {
   MetadataRecord,
   MetadataRecordType,

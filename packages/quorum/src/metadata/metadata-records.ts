@@ -9,11 +9,10 @@
 // Decoding is a boundary: bytes come from disk or the network, so a record that fails to decode
 // or lacks its oneof is reported as STORAGE_CORRUPTED, not trusted.
 
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { RaftkaError, assertNever } from '@raftka/protocol';
+import { findProtoDirectory } from '../transport/proto-path.js';
 
 export interface BrokerEndpoint {
   name: string;
@@ -127,24 +126,6 @@ export type MetadataRecord =
 
 export type MetadataRecordType = MetadataRecord['type'];
 
-/** Walks up from this module's directory; a bound keeps a broken install from looping forever. */
-const PARENT_DIRECTORIES_MAX = 12;
-
-/** The repository's `proto/` directory: the first one above this module that holds `protoFile`. */
-export function locateProtoDirectory(protoFile: string): string {
-  let directory = path.dirname(fileURLToPath(import.meta.url));
-  for (let step = 0; step < PARENT_DIRECTORIES_MAX; step++) {
-    const candidate = path.join(directory, 'proto');
-    if (existsSync(path.join(candidate, protoFile))) return candidate;
-    const parent = path.dirname(directory);
-    if (parent === directory) break;
-    directory = parent;
-  }
-  throw new RaftkaError('UNKNOWN_SERVER_ERROR', `cannot find proto/${protoFile} above the @raftka/quorum package; is the installation complete?`, {
-    retriable: false,
-  });
-}
-
 interface MetadataTypes {
   record: protobuf.Type;
   snapshot: protobuf.Type;
@@ -155,7 +136,7 @@ let loadedTypes: MetadataTypes | undefined;
 /** The protobufjs reflection types of proto/metadata.proto, loaded once. */
 export function metadataProtoTypes(): MetadataTypes {
   if (loadedTypes === undefined) {
-    const root = protobuf.loadSync(path.join(locateProtoDirectory('metadata.proto'), 'metadata.proto'));
+    const root = protobuf.loadSync(path.join(findProtoDirectory('metadata.proto'), 'metadata.proto'));
     loadedTypes = {
       record: root.lookupType('raftka.metadata.MetadataRecord'),
       snapshot: root.lookupType('raftka.metadata.MetadataSnapshot'),

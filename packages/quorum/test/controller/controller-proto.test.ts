@@ -1,11 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import path from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
-import { locateProtoDirectory } from '../../src/metadata/metadata-records.js';
+import { findProtoDirectory } from '../../src/transport/proto-path.js';
 
 describe('proto/controller.proto and proto/metadata.proto', () => {
   it('load with the gRPC proto loader and define the controller service', () => {
-    const directory = locateProtoDirectory('controller.proto');
+    const directory = findProtoDirectory('controller.proto');
     const definition = protoLoader.loadSync([path.join(directory, 'controller.proto'), path.join(directory, 'metadata.proto')], { keepCase: false, longs: Number });
     const service = definition['raftka.controller.ControllerService'] as Record<string, unknown>;
     expect(Object.keys(service).sort()).toEqual(

@@ -31,7 +31,7 @@ import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { BATCH_OFFSET_ATTRIBUTES, decodeRecordBatch, isControlBatch, type DecodedRecord } from '@raftka/protocol';
-import { encodeCompactedBatch, readBatchAttributes } from './compaction-records.js';
+import { encodeCompactedBatch } from './compaction-records.js';
 import { CLEANED_FILE_SUFFIX, LOG_FILE_SUFFIX, scanBatches, writeFully, segmentFileName, type LogSegment, type ScannedBatch } from './log-segment.js';
 import type { PartitionLog } from './partition-log.js';
 import { systemClock, type Clock } from './time.js';
@@ -123,7 +123,7 @@ export class LogCleaner {
       if (segmentEnd <= stats.firstDirtyOffset) continue;
       await forEachBatch(segment, async (batch) => {
         if (!isRewritable(batch)) return;
-        const { records } = await decodeRecordBatch(batch.buffer, batch.bufferPosition);
+        const { header, records } = await decodeRecordBatch(batch.buffer, batch.bufferPosition);
         for (const record of records) {
           if (record.key !== null) offsetMap.set(record.key.toString('latin1'), record.offset);
         }
@@ -157,14 +157,14 @@ export class LogCleaner {
               await output.write(Buffer.from(batch.buffer.subarray(batch.bufferPosition, batch.bufferPosition + batch.size)));
               return;
             }
-            const { records } = await decodeRecordBatch(batch.buffer, batch.bufferPosition);
+            const { header, records } = await decodeRecordBatch(batch.buffer, batch.bufferPosition);
             const retained = records.filter(keep);
             result.recordsRead += records.length;
             result.recordsRetained += retained.length;
             if (retained.length === records.length) {
               await output.write(Buffer.from(batch.buffer.subarray(batch.bufferPosition, batch.bufferPosition + batch.size)));
             } else if (retained.length > 0) {
-              await output.write(encodeCompactedBatch(retained, readBatchAttributes(batch.buffer, batch.bufferPosition)));
+              await output.write(encodeCompactedBatch(retained, header));
             }
           });
         }

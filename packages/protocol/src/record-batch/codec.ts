@@ -119,7 +119,12 @@ function prepareBatch(options: EncodeRecordBatchOptions): PreparedBatch {
     const input = inputs[i]!;
     const timestamp = input.timestamp ?? baseTimestamp;
     if (timestamp > maxTimestamp) maxTimestamp = timestamp;
-    const record = prepareRecord(input, i, timestamp - baseTimestamp);
+    const offsetDelta = input.offsetDelta ?? i;
+    invariant(
+      i === 0 ? offsetDelta === 0 : Number.isInteger(offsetDelta) && offsetDelta > records[i - 1]!.offsetDelta,
+      () => `record offset deltas must start at 0 and strictly increase (record ${i} has ${offsetDelta})`,
+    );
+    const record = prepareRecord(input, offsetDelta, timestamp - baseTimestamp);
     records[i] = record;
     recordsBytes += recordSize(record);
   }
@@ -148,7 +153,7 @@ function finishBatch(buffer: Buffer, options: EncodeRecordBatchOptions, codec: C
   buffer.writeInt32BE(options.partitionLeaderEpoch ?? NO_PARTITION_LEADER_EPOCH, BATCH_OFFSET_PARTITION_LEADER_EPOCH);
   buffer.writeInt8(RECORD_BATCH_MAGIC, BATCH_OFFSET_MAGIC);
   buffer.writeInt16BE(attributesOf(options, codec), BATCH_OFFSET_ATTRIBUTES);
-  buffer.writeInt32BE(prepared.records.length - 1, BATCH_OFFSET_LAST_OFFSET_DELTA);
+  buffer.writeInt32BE(prepared.records[prepared.records.length - 1]!.offsetDelta, BATCH_OFFSET_LAST_OFFSET_DELTA);
   buffer.writeBigInt64BE(BigInt(prepared.baseTimestamp), BATCH_OFFSET_BASE_TIMESTAMP);
   buffer.writeBigInt64BE(BigInt(prepared.maxTimestamp), BATCH_OFFSET_MAX_TIMESTAMP);
   buffer.writeBigInt64BE(BigInt(options.producerId ?? NO_PRODUCER_ID), BATCH_OFFSET_PRODUCER_ID);

@@ -60,6 +60,12 @@ export interface RecordInput {
   headers?: readonly RecordHeaderInput[];
   /** Milliseconds since the epoch; defaults to the batch's baseTimestamp. */
   timestamp?: number;
+  /**
+   * Offset relative to the batch's base offset; defaults to the record's index. Only rewriters of
+   * stored batches set it (log compaction keeps original offsets, leaving gaps); it must
+   * strictly increase within a batch and start at 0.
+   */
+  offsetDelta?: number;
 }
 
 /** The smallest possible record: length, attributes, deltas, key, value, header count. */

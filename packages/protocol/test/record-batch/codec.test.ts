@@ -307,3 +307,28 @@ describe('decodeRecordBatch on malformed input', () => {
     }
   });
 });
+
+describe('records with given offset deltas (as log compaction writes them)', () => {
+  it('keeps gaps between offsets and sets lastOffsetDelta to the last record', () => {
+    const buffer = encodeRecordBatchSync({
+      baseOffset: 100,
+      baseTimestamp: 1_700_000_000_000,
+      records: [
+        { key: 'a', value: '1', offsetDelta: 0 },
+        { key: 'b', value: '2', offsetDelta: 3 },
+        { key: 'c', value: null, offsetDelta: 7 },
+      ],
+    });
+    const decoded = decodeRecordBatchSync(buffer);
+    expect(decoded.header.lastOffsetDelta).toBe(7);
+    expect(decoded.records.map((record) => record.offset)).toEqual([100, 103, 107]);
+    expect(decoded.records[2]!.value).toBeNull();
+  });
+
+  it('refuses offset deltas that do not start at 0 or do not increase', () => {
+    expect(() => encodeRecordBatchSync({ baseTimestamp: 0, records: [{ value: 'x', offsetDelta: 1 }] })).toThrow(/offset deltas/);
+    expect(() =>
+      encodeRecordBatchSync({ baseTimestamp: 0, records: [{ value: 'x', offsetDelta: 0 }, { value: 'y', offsetDelta: 0 }] }),
+    ).toThrow(/offset deltas/);
+  });
+});

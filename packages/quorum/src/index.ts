@@ -14,7 +14,7 @@ export {
 } from './driver/quorum-config.js';
 export type { ListenerAddress, ProcessRole, QuorumConfig, VoterAddress } from './driver/quorum-config.js';
 export { QuorumStorage } from './storage/quorum-storage.js';
-export { QuorumClient } from './transport/grpc-transport.js';
+export { QuorumClient, CHANNEL_OPTIONS, MESSAGE_BYTES_MAX, type ExtraService } from './transport/grpc-transport.js';
 export type { AppendRecordsResult, DescribedQuorum, ReadCommittedResult } from './transport/quorum-proto.js';
 export { QuorumAdmin, quorumStatusFrom } from './transport/quorum-admin.js';
 export type { QuorumStatus, ReplicaStatus } from './transport/quorum-admin.js';
@@ -37,6 +37,7 @@ export type {
   RemoveTopicRecord,
   ConfigRecord,
   ProducerIdsRecord,
+  NoOpRecord,
 } from './metadata/metadata-records.js';
 export { MetadataImage, NO_LEADER, collisionName, type BrokerRegistration, type PartitionState, type TopicImage, type ConfigMap } from './metadata/metadata-image.js';
 export * from './metadata/metadata-delta.js';
@@ -55,3 +56,12 @@ export { placeReplicas, type PlacementBroker, type PlacementRequest } from './co
 export { buildPartitionChange, type ElectionKind, type PartitionChangeOptions } from './controller/partition-change.js';
 export { topicNameProblem, TOPIC_NAME_LENGTH_MAX } from './controller/topic-validation.js';
 export { QuorumController, PENDING_OPERATIONS_MAX, type QuorumControllerOptions, type ActiveControllerInfo } from './controller/quorum-controller.js';
+export { ControllerClient, CONTROLLER_REQUEST_TIMEOUT_MS, type ControllerClientOptions } from './controller/controller-client.js';
+export { ControllerNode, CONTROLLER_TICK_INTERVAL_MS, type ControllerNodeOptions } from './controller/controller-node.js';
+export { controllerService } from './controller/controller-service.js';
+
+// Following the metadata log as an observer (brokers, tests).
+export { MetadataObserver, type MetadataObserverOptions } from './observer/metadata-observer.js';
+export { BrokerLifecycle, type BrokerLifecycleOptions, type BrokerLifecycleState } from './controller/broker-lifecycle.js';
+export { loadControllerService } from './controller/controller-proto.js';
+export { findProtoDirectory } from './transport/proto-path.js';

@@ -6,7 +6,7 @@
 
 import { pino } from 'pino';
 import { ConfigError, RaftkaError } from '@raftka/protocol';
-import { QuorumNode } from '@raftka/quorum';
+import { ControllerNode } from '@raftka/quorum';
 import { loadServerConfig } from './server-config.js';
 
 /** A second signal, or a close that hangs, must not keep the process alive forever. */
@@ -24,10 +24,11 @@ export async function runServer(options: { config?: string; override: string[] }
     throw error;
   }
   const logger = pino({ level: config.quorum.logLevel, base: { pid: process.pid } });
-  let node: QuorumNode;
+  let node: ControllerNode;
   try {
-    node = await QuorumNode.start({
-      config: config.quorum,
+    node = await ControllerNode.start({
+      quorum: config.quorum,
+      controller: config.controller,
       logger,
       onFatal: () => {
         logger.flush();

@@ -1,16 +1,19 @@
 // The server's configuration: the schemas of the packages a node runs, combined, read from a
 // properties file plus RAFTKA_CFG_* environment variables plus --override flags (later wins).
 //
-// Only the quorum's keys exist so far; the broker's schema joins here when the broker role lands.
+// The quorum's and the controller's keys so far; the broker's schema joins here when the broker
+// role lands. Controller keys are accepted on every node (a broker will read the cluster defaults
+// such as min.insync.replicas from them too).
 
 import { promises as fs } from 'node:fs';
 import { ConfigError, collectSources, resolveConfig, type ConfigSchema } from '@raftka/protocol';
-import { quorumConfigFrom, quorumConfigSchema, type QuorumConfig } from '@raftka/quorum';
+import { controllerConfigFromValues, controllerConfigSchema, quorumConfigFrom, quorumConfigSchema, type ControllerConfig, type QuorumConfig } from '@raftka/quorum';
 
-export const serverConfigSchema: ConfigSchema = [...quorumConfigSchema];
+export const serverConfigSchema: ConfigSchema = [...quorumConfigSchema, ...controllerConfigSchema];
 
 export interface ServerConfig {
   quorum: QuorumConfig;
+  controller: ControllerConfig;
 }
 
 /** Parses `key=value` flags; a flag without `=` is a config problem like any other. */
@@ -47,10 +50,11 @@ export async function loadServerConfig(args: {
   });
   const values = resolveConfig(serverConfigSchema, sources);
   const quorum = quorumConfigFrom(values);
+  const controller = controllerConfigFromValues(values);
   if (quorum.roles.includes('broker')) {
     throw new ConfigError([
       `process.roles=${quorum.roles.join(',')}: the broker role is not available yet in this version of Raftka; use process.roles=controller`,
     ]);
   }
-  return { quorum };
+  return { quorum, controller };
 }

@@ -76,10 +76,13 @@ import { topicNameProblem } from './topic-validation.js';
 /** Kafka's PRODUCER_ID_BLOCK_SIZE: ids handed to a broker per AllocateProducerIds. */
 export const PRODUCER_ID_BLOCK_SIZE = 1000;
 /**
- * Partitions one CreateTopics or CreatePartitions request may create. Every partition is one
- * record of the same Raft entry, so this bounds the entry (about 40 bytes per partition).
+ * Partitions one CreateTopics or CreatePartitions request may create (Kafka's
+ * MAX_PARTITIONS_PER_BATCH, KAFKA-14996/KAFKA-17870: POLICY_VIOLATION beyond it). Every partition
+ * is one record of the same atomic Raft entry, which every controller and broker decodes and
+ * applies in one go; at 100,000 records that blocked each process for about a second on a 2-core
+ * machine, long enough to miss fetches and lose the quorum's leadership.
  */
-export const PARTITIONS_PER_REQUEST_MAX = 100_000;
+export const PARTITIONS_PER_REQUEST_MAX = 10_000;
 /** Leadership moves one election pass (preferred or leaderless) may put into one Raft entry. */
 export const PREFERRED_ELECTIONS_PER_PASS_MAX = 10_000;
 /** Bound of broker ids (Kafka's are int32). */

@@ -34,7 +34,7 @@ import type {
   SnapshotId,
 } from '../raft/types.js';
 import { QuorumStorage } from '../storage/quorum-storage.js';
-import { QuorumClientPool, QuorumServer, type QuorumRpcHandler } from '../transport/grpc-transport.js';
+import { QuorumClientPool, QuorumServer, type ExtraService, type QuorumRpcHandler } from '../transport/grpc-transport.js';
 import type { AppendRecordsResult, DescribedQuorum, ReadCommittedResult } from '../transport/quorum-proto.js';
 import { METADATA_LOG_DIRECTORY, formatAddress, type QuorumConfig, type VoterAddress } from './quorum-config.js';
 
@@ -79,6 +79,8 @@ export interface QuorumNodeOptions {
   onFatal?: (error: unknown) => void;
   /** Serve QuorumService (voters must; an observer may skip it). Defaults to true for voters. */
   serve?: boolean;
+  /** More gRPC services to serve on the CONTROLLER listener (the controller's API). */
+  extraServices?: readonly ExtraService[];
 }
 
 interface PendingAppend {
@@ -220,7 +222,13 @@ export class QuorumNode implements QuorumRpcHandler {
       if (options.serve ?? isVoter) {
         const listener = config.listeners.find((candidate) => candidate.name === 'CONTROLLER');
         invariant(listener, 'a serving quorum node needs a CONTROLLER listener (checked by quorumConfigFrom)');
-        node.server = await QuorumServer.start({ host: listener.host, port: listener.port, handler: node, logger: node.logger });
+        node.server = await QuorumServer.start({
+          host: listener.host,
+          port: listener.port,
+          handler: node,
+          logger: node.logger,
+          ...(options.extraServices ? { extraServices: options.extraServices } : {}),
+        });
       }
     } catch (error) {
       node.peers.close();
@@ -259,6 +267,19 @@ export class QuorumNode implements QuorumRpcHandler {
 
   get highWatermark(): number {
     return this.core.highWatermark;
+  }
+
+  /** Offset of the last entry handed to the state machine, -1 when none. */
+  get lastAppliedOffset(): number {
+    return this.appliedOffset;
+  }
+
+  /**
+   * Epoch of the last entry handed to the state machine. A leader whose own epoch shows here has
+   * applied its leader-change entry and so everything committed before its term (KIP-595).
+   */
+  get lastAppliedEpoch(): number {
+    return this.appliedEpoch;
   }
 
   get isVoter(): boolean {

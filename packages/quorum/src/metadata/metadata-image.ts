@@ -231,6 +231,8 @@ export class MetadataImage {
         delta?.noteConfig(record.resourceType, record.resourceName);
         return;
       }
+      case 'noOp':
+        return;
       case 'producerIds':
         if (record.nextProducerId <= this.nextProducerId) invariant(false, () => `producer ids went backwards: ${record.nextProducerId} after ${this.nextProducerId}`);
         this.nextProducerId = record.nextProducerId;

@@ -17,7 +17,7 @@ import type { CommittedBatch, MetadataLog, MetadataSnapshotProvider } from './me
 import type { MetadataRecord } from './metadata-records.js';
 import { decodeMetadataRecord } from './metadata-records.js';
 import type { MetadataSnapshotId } from './metadata-snapshot.js';
-import { decodeMetadataSnapshot, encodeMetadataSnapshot } from './metadata-snapshot.js';
+import { decodeMetadataSnapshot, encodeMetadataSnapshotYielding } from './metadata-snapshot.js';
 
 export interface MetadataUpdate {
   image: MetadataImage;
@@ -60,7 +60,7 @@ export class MetadataPublisher {
 
   snapshotProvider(): MetadataSnapshotProvider {
     return {
-      take: async () => encodeMetadataSnapshot(this.currentImage),
+      take: () => encodeMetadataSnapshotYielding(this.currentImage),
       load: async (bytes, snapshotId) => {
         this.loadSnapshot(bytes, snapshotId);
       },

@@ -111,7 +111,14 @@ export interface ProducerIdsRecord {
   nextProducerId: number;
 }
 
+/** Changes nothing; written by diagnostics (KIP-835's NoOpRecord). */
+export interface NoOpRecord {
+  type: 'noOp';
+  payload: Uint8Array;
+}
+
 export type MetadataRecord =
+  | NoOpRecord
   | RegisterBrokerRecord
   | UnregisterBrokerRecord
   | FenceBrokerRecord
@@ -214,6 +221,8 @@ export function recordToProtoObject(record: MetadataRecord): Record<string, unkn
       if (record.value !== undefined) config['value'] = record.value;
       return { config };
     }
+    case 'noOp':
+      return { noOp: { payload: record.payload } };
     case 'producerIds':
       return {
         producerIds: { brokerId: record.brokerId, brokerEpoch: record.brokerEpoch, nextProducerId: record.nextProducerId },
@@ -319,6 +328,8 @@ export function recordFromMessage(message: Decoded): MetadataRecord {
         value: hasOwn(body, 'value') ? text('value') : undefined,
       };
     }
+    case 'noOp':
+      return { type: 'noOp', payload: (body['payload'] as Uint8Array | undefined) ?? new Uint8Array(0) };
     case 'producerIds':
       return {
         type: 'producerIds',

@@ -90,6 +90,12 @@ export interface QuorumRpcHandler {
   readCommitted(fromOffset: number, maxEntries: number): Promise<ReadCommittedResult>;
 }
 
+/** Another gRPC service served on the same listener (the controller's API on a controller node). */
+export interface ExtraService {
+  definition: grpc.ServiceDefinition;
+  implementation: grpc.UntypedServiceImplementation;
+}
+
 type UnaryHandler = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
 
 function toServiceError(error: unknown): Partial<grpc.StatusObject> {
@@ -134,7 +140,13 @@ export class QuorumServer {
     readonly port: number,
   ) {}
 
-  static async start(args: { host: string; port: number; handler: QuorumRpcHandler; logger: Logger }): Promise<QuorumServer> {
+  static async start(args: {
+    host: string;
+    port: number;
+    handler: QuorumRpcHandler;
+    logger: Logger;
+    extraServices?: readonly ExtraService[];
+  }): Promise<QuorumServer> {
     const { handler, logger } = args;
     const service = loadQuorumService().service;
     const server = new grpc.Server(SERVER_OPTIONS);
@@ -166,6 +178,7 @@ export class QuorumServer {
         readCommittedResponseToProto(await handler.readCommitted(request.fromOffset, request.maxEntries)),
       ),
     });
+    for (const extra of args.extraServices ?? []) server.addService(extra.definition, extra.implementation);
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${args.host}:${args.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
         error ? reject(error) : resolve(bound),

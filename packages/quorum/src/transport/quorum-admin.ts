@@ -3,6 +3,7 @@
 // diagnostic, append records through the leader and read committed entries back.
 
 import { NotLeaderError } from '@raftka/protocol';
+import { decodeMetadataRecord, encodeMetadataRecord } from '../metadata/metadata-records.js';
 import type { NodeId } from '../raft/types.js';
 import { QuorumClient } from './grpc-transport.js';
 import type { DescribedQuorum, ReadCommittedResult } from './quorum-proto.js';
@@ -80,8 +81,12 @@ export class QuorumAdmin {
     return quorumStatusFrom(await this.client(this.bootstrapAddress).describeQuorum(this.timeoutMs));
   }
 
-  /** Appends one batch and waits for its commit, following NOT_LEADER redirects. */
-  async append(records: Uint8Array[], address = this.bootstrapAddress): Promise<{ offset: number; epoch: number; leaderAddress: string }> {
+  /**
+   * Appends one batch and waits for its commit, following NOT_LEADER redirects. Each payload is
+   * wrapped in a NoOp metadata record, so the controllers' state machine applies it as "nothing".
+   */
+  async append(payloads: Uint8Array[], address = this.bootstrapAddress): Promise<{ offset: number; epoch: number; leaderAddress: string }> {
+    const records = payloads.map((payload) => encodeMetadataRecord({ type: 'noOp', payload }));
     let target = address;
     for (let attempt = 0; ; attempt++) {
       const result = await this.client(target, attempt === 0).appendRecords(records, this.timeoutMs);
@@ -98,9 +103,20 @@ export class QuorumAdmin {
     }
   }
 
-  /** Reads committed entries of the node at `address` (the bootstrap node by default). */
+  /**
+   * Reads committed entries of the node at `address` (the bootstrap node by default). NoOp records
+   * (what `append` writes) come back as their payloads; other records as their encoded bytes.
+   */
   async readCommitted(fromOffset: number, maxEntries: number, address = this.bootstrapAddress): Promise<ReadCommittedResult> {
-    return this.client(address).readCommitted(fromOffset, maxEntries, this.timeoutMs);
+    const result = await this.client(address).readCommitted(fromOffset, maxEntries, this.timeoutMs);
+    for (const entry of result.entries) {
+      if (entry.payload.kind !== 'data') continue;
+      entry.payload.records = entry.payload.records.map((bytes) => {
+        const record = decodeMetadataRecord(bytes);
+        return record.type === 'noOp' ? record.payload : bytes;
+      });
+    }
+    return result;
   }
 
   close(): void {

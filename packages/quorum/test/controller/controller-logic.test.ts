@@ -92,6 +92,19 @@ describe('topic validation', () => {
     expect(errorOf({ name: 'asg', assignments: [[1, 9]] })).toBe('INVALID_REPLICA_ASSIGNMENT');
   });
 
+  it('refuses a request creating more than 10,000 partitions with POLICY_VIOLATION, as Kafka does', () => {
+    const cluster = new TestCluster();
+    cluster.startBrokers([1, 2, 3]);
+    const response = cluster.logic.createTopics(cluster.image, {
+      topics: [
+        { name: 'big-a', numPartitions: 6_000, replicationFactor: 1 },
+        { name: 'big-b', numPartitions: 6_000, replicationFactor: 1 },
+      ],
+    });
+    expect(response.response.topics.map((topic) => topic.error?.code)).toEqual([undefined, 'POLICY_VIOLATION']);
+    expect(response.records.filter((record) => record.type === 'partition')).toHaveLength(6_000);
+  });
+
   it('uses num.partitions and default.replication.factor, and writes nothing when validating only', () => {
     const defaults = new TestCluster({ config: { numPartitions: 4, defaultReplicationFactor: 2 } });
     defaults.startBrokers([1, 2]);

@@ -2,7 +2,14 @@ import { describe, it, expect } from 'vitest';
 import { TestCluster } from '../controller/cluster-fixture.js';
 import { MetadataImage } from '../../src/metadata/metadata-image.js';
 import { MetadataPublisher, type MetadataUpdate } from '../../src/metadata/metadata-publisher.js';
-import { METADATA_SNAPSHOT_VERSION, decodeMetadataSnapshot, encodeMetadataSnapshot, imageToRecords } from '../../src/metadata/metadata-snapshot.js';
+import {
+  METADATA_SNAPSHOT_VERSION,
+  SNAPSHOT_RECORDS_PER_SLICE,
+  decodeMetadataSnapshot,
+  encodeMetadataSnapshot,
+  encodeMetadataSnapshotYielding,
+  imageToRecords,
+} from '../../src/metadata/metadata-snapshot.js';
 import { metadataProtoTypes } from '../../src/metadata/metadata-records.js';
 
 /** A cluster with some history: brokers restarted and fenced, topics created, altered, deleted. */
@@ -52,6 +59,14 @@ describe('MetadataImage', () => {
     expect(loaded.brokerConfigs).toEqual(cluster.image.brokerConfigs);
     // A snapshot of the loaded image is byte-identical: the encoding is deterministic.
     expect(Buffer.from(encodeMetadataSnapshot(loaded)).equals(Buffer.from(bytes))).toBe(true);
+  });
+
+  it('takes the same snapshot bytes when it yields to the event loop between slices', async () => {
+    const cluster = new TestCluster();
+    cluster.startBrokers([1, 2, 3]);
+    cluster.createTopic('wide', SNAPSHOT_RECORDS_PER_SLICE + 10, 3);
+    const yielded = await encodeMetadataSnapshotYielding(cluster.image);
+    expect(Buffer.from(yielded).equals(Buffer.from(encodeMetadataSnapshot(cluster.image)))).toBe(true);
   });
 
   it('writes snapshots that are MetadataSnapshot messages of proto/metadata.proto, and rejects damaged ones', () => {

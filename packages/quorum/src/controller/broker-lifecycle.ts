@@ -1,0 +1,152 @@
+// The broker's side of the controller protocol (KIP-631): register, heartbeat, get unfenced once
+// caught up with the metadata log, and shut down in a controlled way.
+//
+//   starting --registered--> fenced --caught up, controller unfences--> active
+//   active --controlledShutdown()--> shutting-down --controller moved leaders off--> stopped
+//   any --STALE_BROKER_EPOCH / BROKER_ID_NOT_REGISTERED--> starting (registers again)
+//
+// The metadata offset it reports comes from the broker's metadata observer: the controller
+// unfences a broker only once it has applied the log up to its own registration, so a broker
+// never leads partitions with an image older than the one that made it a replica.
+
+import { randomUUID } from 'node:crypto';
+import { RaftkaError, type Logger } from '@raftka/protocol';
+import type { BrokerEndpoint } from '../metadata/metadata-records.js';
+import type { ControllerClient } from './controller-client.js';
+
+export type BrokerLifecycleState = 'starting' | 'fenced' | 'active' | 'shutting-down' | 'stopped';
+
+export interface BrokerLifecycleOptions {
+  brokerId: number;
+  endpoints: BrokerEndpoint[];
+  rack?: string;
+  controller: ControllerClient;
+  /** The offset of the last metadata entry the broker has applied. */
+  metadataOffset: () => number;
+  heartbeatIntervalMs: number;
+  logger: Logger;
+}
+
+export class BrokerLifecycle {
+  /** A new one per process start: the controller tells restarts apart by it. */
+  readonly incarnationId = randomUUID();
+  private currentState: BrokerLifecycleState = 'starting';
+  private epoch = -1;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly listeners: ((state: BrokerLifecycleState) => void)[] = [];
+  private readonly logger: Logger;
+
+  constructor(private readonly options: BrokerLifecycleOptions) {
+    this.logger = options.logger.child({ component: 'broker-lifecycle', nodeId: options.brokerId });
+  }
+
+  get state(): BrokerLifecycleState {
+    return this.currentState;
+  }
+
+  /** The epoch of the current registration, -1 before the first one. */
+  get brokerEpoch(): number {
+    return this.epoch;
+  }
+
+  onStateChange(listener: (state: BrokerLifecycleState) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Starts registering and heartbeating; returns at once (watch `state` / `onStateChange`). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** Stops heartbeating without telling the controller, as a crash would (its session then expires). */
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.timer);
+  }
+
+  /**
+   * Asks the controller to move every leadership off this broker, heartbeating until it agrees
+   * that the broker may stop (it is then fenced). Resolves when done or at the deadline.
+   */
+  async controlledShutdown(timeoutMs: number): Promise<boolean> {
+    this.stop();
+    if (this.epoch < 0) return false;
+    this.setState('shutting-down');
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const response = await this.options.controller.brokerHeartbeat({
+          brokerId: this.options.brokerId,
+          brokerEpoch: this.epoch,
+          currentMetadataOffset: this.options.metadataOffset(),
+          wantFence: false,
+          wantShutDown: true,
+        });
+        if (response.shouldShutDown) {
+          this.setState('stopped');
+          return true;
+        }
+      } catch (error) {
+        this.logger.warn({ err: error }, 'controlled shutdown heartbeat failed; retrying');
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(this.options.heartbeatIntervalMs, Math.max(0, deadline - Date.now()))));
+    }
+    this.logger.warn({ timeoutMs }, 'controlled shutdown did not finish in time; stopping anyway');
+    return false;
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => void this.beat(), delayMs);
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      if (this.currentState === 'starting') await this.register();
+      else await this.heartbeat();
+    } catch (error) {
+      if (error instanceof RaftkaError && (error.code === 'STALE_BROKER_EPOCH' || error.code === 'BROKER_ID_NOT_REGISTERED')) {
+        this.logger.warn({ err: error }, 'the controller no longer knows this registration; registering again');
+        this.setState('starting');
+      } else {
+        this.logger.debug({ err: error }, 'controller request failed; retrying on the next heartbeat');
+      }
+    }
+    this.schedule(this.options.heartbeatIntervalMs);
+  }
+
+  private async register(): Promise<void> {
+    const response = await this.options.controller.registerBroker({
+      brokerId: this.options.brokerId,
+      incarnationId: this.incarnationId,
+      endpoints: this.options.endpoints,
+      ...(this.options.rack === undefined ? {} : { rack: this.options.rack }),
+    });
+    if (!this.running) return;
+    this.epoch = response.brokerEpoch;
+    this.logger.info({ brokerEpoch: this.epoch }, 'registered with the controller');
+    this.setState('fenced');
+  }
+
+  private async heartbeat(): Promise<void> {
+    const response = await this.options.controller.brokerHeartbeat({
+      brokerId: this.options.brokerId,
+      brokerEpoch: this.epoch,
+      currentMetadataOffset: this.options.metadataOffset(),
+      wantFence: false,
+      wantShutDown: false,
+    });
+    if (!this.running) return;
+    this.setState(response.isFenced ? 'fenced' : 'active');
+  }
+
+  private setState(state: BrokerLifecycleState): void {
+    if (state === this.currentState) return;
+    this.logger.info({ from: this.currentState, to: state }, 'broker state changed');
+    this.currentState = state;
+    for (const listener of this.listeners) listener(state);
+  }
+}

@@ -256,6 +256,26 @@ describe('controller of real processes', () => {
     expect(after.topicByName('good')!.partitions[0]!.partitionEpoch).toBe(partition.partitionEpoch + 1);
     expect(after.topicByName('good')!.partitions[1]!.isr.length).toBe(2);
 
+    // Topic configs: validated, stored in the metadata log, described with their source.
+    const refused = await controller.incrementalAlterConfigs({ resources: [{ resourceType: 'topic', resourceName: 'good', ops: [{ name: 'retention.bananas', op: 'set', value: '1' }] }] });
+    expect(refused.results[0]!.error?.code).toBe('INVALID_CONFIG');
+    const altered = await controller.incrementalAlterConfigs({ resources: [{ resourceType: 'topic', resourceName: 'good', ops: [{ name: 'retention.ms', op: 'set', value: '60000' }] }] });
+    expect(altered.results[0]!.error).toBeUndefined();
+    const described = await controller.describeConfigs({ resources: [{ resourceType: 'topic', resourceName: 'good', keys: ['retention.ms', 'cleanup.policy'] }] });
+    expect(described.results[0]!.configs.map((config) => [config.name, config.value, config.source]).sort()).toEqual([
+      ['cleanup.policy', 'delete', 'default'],
+      ['retention.ms', '60000', 'topic'],
+    ]);
+
+    // More partitions, then deletion; an unknown topic is named in its own result.
+    const grown = await controller.createPartitions({ topics: [{ name: 'good', count: 4 }, { name: 'missing', count: 2 }] });
+    expect(grown.topics.map((result) => result.error?.code)).toEqual([undefined, 'UNKNOWN_TOPIC_OR_PARTITION']);
+    await observer.waitFor((candidate) => candidate.topicByName('good')?.partitions.length === 4, 5_000);
+    await controller.createTopics({ topics: [{ name: 'short-lived', numPartitions: 1, replicationFactor: 1 }] });
+    const deleted = await controller.deleteTopics({ names: ['short-lived', 'never-was'] });
+    expect(deleted.topics.map((result) => result.error?.code)).toEqual([undefined, 'UNKNOWN_TOPIC_OR_PARTITION']);
+    await observer.waitFor((candidate) => candidate.topicByName('short-lived') === undefined && candidate.topicsById.size === 1, 5_000);
+
     // A heartbeat with a stale broker epoch is refused by name.
     await expect(
       controller.brokerHeartbeat({ brokerId: 11, brokerEpoch: brokers[0]!.lifecycle.brokerEpoch - 1, currentMetadataOffset: 0, wantFence: false, wantShutDown: false }),

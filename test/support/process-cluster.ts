@@ -109,6 +109,15 @@ export class ServerProcess {
     });
   }
 
+  /** Freezes the process (SIGSTOP): it keeps its sockets but answers nothing, like a long GC pause. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Sends `signal` and waits for the process to exit. */
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<ProcessExit> {
     if (!this.child || !this.exitPromise) throw new Error(`node ${this.nodeId} was never started`);
@@ -133,6 +142,8 @@ export class ServerProcess {
 
 export interface ClusterOptions {
   voters: number;
+  /** Broker-only nodes (process.roles=broker), with node ids after the voters'. */
+  brokers?: number;
   /** Extra properties for every node (e.g. timing overrides). */
   properties?: Record<string, string>;
 }
@@ -142,7 +153,10 @@ export class ProcessCluster {
 
   private constructor(
     readonly root: string,
+    /** The controllers (quorum voters). */
     readonly nodes: ServerProcess[],
+    /** The brokers; `address` is their client listener. */
+    readonly brokers: ServerProcess[],
   ) {}
 
   static async create(options: ClusterOptions): Promise<ProcessCluster> {
@@ -168,7 +182,37 @@ export class ProcessCluster {
       await fs.writeFile(configFile, Object.entries(properties).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
       nodes.push(new ServerProcess(nodeId, ports[index]!, directory, configFile));
     }
-    return new ProcessCluster(root, nodes);
+    const brokers: ServerProcess[] = [];
+    for (let index = 0; index < (options.brokers ?? 0); index++) {
+      const nodeId = options.voters + index + 1;
+      const port = await freePort();
+      const directory = path.join(root, `node-${nodeId}`);
+      await fs.mkdir(directory, { recursive: true });
+      const properties: Record<string, string> = {
+        'process.roles': 'broker',
+        'node.id': String(nodeId),
+        'controller.quorum.voters': voters,
+        listeners: `PLAINTEXT://127.0.0.1:${port}`,
+        'log.dirs': path.join(directory, 'data'),
+        'log.level': 'info',
+        ...options.properties,
+      };
+      const configFile = path.join(directory, 'server.properties');
+      await fs.writeFile(configFile, Object.entries(properties).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
+      brokers.push(new ServerProcess(nodeId, port, directory, configFile));
+    }
+    return new ProcessCluster(root, nodes, brokers);
+  }
+
+  /** host:port of every broker's client listener. */
+  get bootstrapServers(): string[] {
+    return this.brokers.map((broker) => broker.address);
+  }
+
+  broker(nodeId: number): ServerProcess {
+    const broker = this.brokers.find((candidate) => candidate.nodeId === nodeId);
+    if (!broker) throw new Error(`no broker ${nodeId}`);
+    return broker;
   }
 
   node(nodeId: number): ServerProcess {
@@ -178,7 +222,7 @@ export class ProcessCluster {
   }
 
   startAll(): void {
-    for (const node of this.nodes) node.start();
+    for (const node of [...this.nodes, ...this.brokers]) node.start();
   }
 
   admin(node: ServerProcess): QuorumAdmin {
@@ -245,13 +289,16 @@ export class ProcessCluster {
   }
 
   printLogs(): void {
-    for (const node of this.nodes) process.stderr.write(node.lines.join('\n') + '\n');
+    for (const node of [...this.nodes, ...this.brokers]) process.stderr.write(node.lines.join('\n') + '\n');
   }
 
   async destroy(): Promise<void> {
     for (const admin of this.admins.values()) admin.close();
     this.admins.clear();
-    await Promise.all(this.nodes.filter((node) => node.running).map((node) => node.stop('SIGKILL')));
+    const running = [...this.nodes, ...this.brokers].filter((node) => node.running);
+    // A paused process must be resumed to die from SIGKILL promptly on every platform.
+    for (const node of running) node.resume();
+    await Promise.all(running.map((node) => node.stop('SIGKILL')));
     await fs.rm(this.root, { recursive: true, force: true });
   }
 }

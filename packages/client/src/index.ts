@@ -1,5 +1,5 @@
-// Public surface of @raftka/client: the SDK's producer core, options, metadata cache and the
-// gRPC connection pool. The Producer/Consumer/Admin classes are built on these.
+// Public surface of @raftka/client: the Producer, Consumer and Admin clients, their options and
+// errors, and the building blocks they are made of (producer core, metadata cache, gRPC pool).
 export {
   resolveProducerOptions,
   resolveConsumerOptions,
@@ -51,3 +51,47 @@ export {
   type BrokerEndpoint,
   type BrokerConnectionPoolOptions,
 } from './network/broker-connection-pool.js';
+export {
+  LATEST_TIMESTAMP,
+  EARLIEST_TIMESTAMP,
+  MAX_TIMESTAMP,
+  type ClientRuntime,
+  type TopicPartition,
+  type ListedOffset,
+} from './cluster-client.js';
+export {
+  Producer,
+  ProducerSendError,
+  type ProducerConfig,
+  type ProducerMessage,
+  type ProducerRecord,
+  type RecordMetadata,
+  type SendOutcome,
+} from './producer/producer.js';
+export { Consumer, type ConsumerConfig, type ConsumerRecord, type PollOptions } from './consumer/consumer.js';
+export {
+  NoOffsetForPartitionError,
+  OffsetOutOfRangeError,
+  LogTruncationError,
+  type AutoOffsetReset,
+} from './consumer/subscription-state.js';
+export {
+  Admin,
+  AdminOperationError,
+  type AdminConfig,
+  type NewTopic,
+  type CreatedTopic,
+  type PartitionIncrease,
+  type ConfigResource,
+  type ConfigResourceType,
+  type ConfigSource,
+  type ConfigEntry,
+  type ConfigResourceDescription,
+  type AlterConfigOperation,
+  type ConfigChange,
+  type PartitionDescription,
+  type TopicDescription,
+  type ClusterDescription,
+  type OffsetSpec,
+  type OffsetQuery,
+} from './admin/admin.js';

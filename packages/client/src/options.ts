@@ -158,9 +158,24 @@ function checkValue(key: string, definition: OptionDefinition<unknown>, value: u
   }
 }
 
-/** Closest known key, to suggest on a typo (case-insensitive match or shared prefix). */
+/** Short names people reach for, mapped to the option that means it. */
+const KEY_SYNONYMS: Readonly<Record<string, string>> = {
+  idempotence: 'enableIdempotence',
+  idempotent: 'enableIdempotence',
+  compression: 'compressionType',
+  brokers: 'bootstrapServers',
+  groupid: 'groupId',
+};
+
+/**
+ * Closest known key, to suggest on a typo: a Kafka property name (`linger.ms` -> `lingerMs`), a
+ * common synonym, a case-insensitive match, or a shared prefix.
+ */
 function suggestKey(unknownKey: string, knownKeys: readonly string[]): string | undefined {
-  const lower = unknownKey.toLowerCase();
+  const camel = unknownKey.replace(/[._-]+([a-zA-Z0-9])/g, (_, next: string) => next.toUpperCase());
+  const lower = camel.toLowerCase();
+  const synonym = KEY_SYNONYMS[lower];
+  if (synonym && knownKeys.includes(synonym)) return synonym;
   return knownKeys.find((key) => key.toLowerCase() === lower) ?? knownKeys.find((key) => lower.startsWith(key.toLowerCase().slice(0, 5)));
 }
 

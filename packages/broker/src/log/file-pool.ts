@@ -74,12 +74,23 @@ export class SegmentFile {
 
   /** Runs `use` with an open handle; the pool cannot close it until `use` settles. */
   async withHandle<T>(use: (handle: FileHandle) => Promise<T>): Promise<T> {
-    const handle = await this.acquire();
+    // An open handle is taken without an await, so `use` starts (and issues its syscall) before
+    // withHandle returns: the log's append queue relies on this to validate the next appends
+    // while a write is in flight.
+    const handle = this.tryAcquire() ?? (await this.acquire());
     try {
       return await use(handle);
     } finally {
       this.release();
     }
+  }
+
+  /** The open handle, acquired synchronously; undefined when it must be opened first. */
+  tryAcquire(): FileHandle | undefined {
+    if (this.disposed || this.handle === undefined || this.opening !== undefined) return undefined;
+    this.users++;
+    this.pool.touched(this);
+    return this.handle;
   }
 
   async acquire(): Promise<FileHandle> {

@@ -140,6 +140,34 @@ describe('PartitionLog append and read', () => {
     expect(offsets).toEqual(Array.from({ length: expected }, (_, index) => index));
   });
 
+  it('refuses a bad append queued behind writes alone; the appends around it are written', async () => {
+    // Batches over half of a writev each go in a write of their own, so the queue validates the
+    // appends behind every write while that write is in flight (and behind the fsync).
+    const big = (count: number) => makeBatch({ count, valueBytes: 300 * 1024 });
+    const corrupt = big(2);
+    corrupt.writeUInt32BE((corrupt.readUInt32BE(BATCH_OFFSET_CRC) + 1) >>> 0, BATCH_OFFSET_CRC);
+    for (const flushMessages of [1, Number.MAX_SAFE_INTEGER]) {
+      const { log } = await openLog({ flushMessages, maxMessageBytes: 1024 * 1024 });
+      const requests = [big(2), corrupt, big(2), big(4), makeBatch().subarray(0, 40), big(1), big(2)];
+      const outcomes = await Promise.allSettled(requests.map((records) => log.append(records, { leaderEpoch: 0, assignOffsets: true })));
+      const codes = outcomes.map((outcome) => (outcome.status === 'fulfilled' ? 'ok' : (outcome.reason as RaftkaError).code));
+      expect(codes).toEqual(['ok', 'CORRUPT_MESSAGE', 'ok', 'MESSAGE_TOO_LARGE', 'CORRUPT_MESSAGE', 'ok', 'ok']);
+      const bases = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.baseOffset] : []));
+      expect(bases).toEqual([0, 2, 4, 5]);
+      expect(log.logEndOffset).toBe(7);
+      const written = [requests[0]!, requests[2]!, requests[5]!, requests[6]!].reduce((total, records) => total + records.length, 0);
+      expect(log.sizeInBytes).toBe(written);
+      if (flushMessages === 1) expect(log.recoveryPoint).toBe(7);
+      const read: number[] = [];
+      for (let next = 0; next < log.logEndOffset; ) {
+        const batches = decodeBatches((await log.read(next, { maxBytes: 1, minOneBatch: true })).records);
+        read.push(...batches.flatMap((batch) => batch.records.map((record) => record.offset)));
+        next = batches.at(-1)!.lastOffset + 1;
+      }
+      expect(read).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    }
+  });
+
   it('a reader racing appends sees only whole batches', async () => {
     const { log } = await openLog();
     const appends: Promise<unknown>[] = [];

@@ -1,16 +1,75 @@
 // `raftka server`: runs one node in the foreground until SIGTERM/SIGINT.
 //
+// process.roles decides what runs: `controller` (a quorum voter serving the controller API),
+// `broker` (follows the metadata log as an observer, serves clients), or `controller,broker`
+// (combined mode: the broker follows the controller's own image).
+//
 // The process logs pino JSON to stdout. A configuration problem prints one line per problem to
 // stderr and exits 1; a start-up failure (e.g. corrupted storage) prints its message and exits 1;
-// a signal closes the node gracefully (a leader hands over through EndQuorumEpoch) and exits 0.
+// a signal stops the node gracefully — a broker first moves its leaderships away (controlled
+// shutdown), a quorum leader hands over through EndQuorumEpoch — and exits 0.
 
-import { pino } from 'pino';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import { BrokerServer } from '@raftka/broker';
 import { ConfigError, RaftkaError } from '@raftka/protocol';
-import { ControllerNode } from '@raftka/quorum';
-import { loadServerConfig } from './server-config.js';
+import { ControllerClient, ControllerNode, MetadataObserver, formatAddress, type MetadataSource } from '@raftka/quorum';
+import { loadServerConfig, type ServerConfig } from './server-config.js';
 
 /** A second signal, or a close that hangs, must not keep the process alive forever. */
-const SHUTDOWN_MS_MAX = 5_000;
+const SHUTDOWN_MS_MAX = 15_000;
+/** The partition logs live next to the metadata log, under the first log dir. */
+const PARTITION_LOGS_DIRECTORY = '.';
+
+interface RunningNode {
+  close(graceful: boolean): Promise<void>;
+}
+
+async function startNode(config: ServerConfig, logger: Logger, onFatal: (error: unknown) => void): Promise<RunningNode> {
+  const roles = config.quorum.roles;
+  let controllerNode: ControllerNode | undefined;
+  let observer: MetadataObserver | undefined;
+  let broker: BrokerServer | undefined;
+  let controllerClient: ControllerClient | undefined;
+  const close = async (graceful: boolean): Promise<void> => {
+    // The broker goes first (controlled shutdown needs the controller), the quorum member last.
+    await broker?.close({ graceful });
+    controllerClient?.close();
+    await observer?.close();
+    await controllerNode?.close({ graceful });
+  };
+  try {
+    if (roles.includes('controller')) {
+      controllerNode = await ControllerNode.start({ quorum: config.quorum, controller: config.controller, logger, onFatal });
+    }
+    if (roles.includes('broker')) {
+      const listener = config.brokerListener!;
+      let metadata: MetadataSource;
+      if (controllerNode) {
+        metadata = controllerNode.metadata;
+      } else {
+        observer = await MetadataObserver.start({ config: config.quorum, logger, onFatal });
+        metadata = observer;
+      }
+      controllerClient = new ControllerClient({ controllers: config.quorum.voters.map((voter) => formatAddress(voter.host, voter.port)) });
+      broker = await BrokerServer.start({
+        brokerId: config.quorum.nodeId,
+        listener,
+        config: config.broker,
+        logDir: path.resolve(config.quorum.logDirs[0]!, PARTITION_LOGS_DIRECTORY),
+        clusterId: config.broker.clusterId,
+        controller: controllerClient,
+        metadata,
+        heartbeatIntervalMs: config.controller.brokerHeartbeatIntervalMs,
+        logger,
+      });
+    }
+  } catch (error) {
+    await close(false).catch(() => undefined);
+    throw error;
+  }
+  return { close };
+}
 
 export async function runServer(options: { config?: string; override: string[] }): Promise<void> {
   let config;
@@ -24,16 +83,11 @@ export async function runServer(options: { config?: string; override: string[] }
     throw error;
   }
   const logger = pino({ level: config.quorum.logLevel, base: { pid: process.pid } });
-  let node: ControllerNode;
+  let node: RunningNode;
   try {
-    node = await ControllerNode.start({
-      quorum: config.quorum,
-      controller: config.controller,
-      logger,
-      onFatal: () => {
-        logger.flush();
-        process.exit(1);
-      },
+    node = await startNode(config, logger, () => {
+      logger.flush();
+      process.exit(1);
     });
   } catch (error) {
     const message = error instanceof RaftkaError ? `${error.code}: ${error.message}` : String((error as Error)?.stack ?? error);
@@ -53,7 +107,7 @@ export async function runServer(options: { config?: string; override: string[] }
       logger.error('graceful stop took too long; exiting');
       process.exit(1);
     }, SHUTDOWN_MS_MAX).unref();
-    node.close({ graceful: true }).then(
+    node.close(true).then(
       () => {
         logger.flush();
         process.exit(0);

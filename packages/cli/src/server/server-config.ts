@@ -1,19 +1,30 @@
 // The server's configuration: the schemas of the packages a node runs, combined, read from a
 // properties file plus RAFTKA_CFG_* environment variables plus --override flags (later wins).
 //
-// The quorum's and the controller's keys so far; the broker's schema joins here when the broker
-// role lands. Controller keys are accepted on every node (a broker will read the cluster defaults
-// such as min.insync.replicas from them too).
+// Controller keys are accepted on every node: a broker reads cluster defaults such as
+// min.insync.replicas and broker.heartbeat.interval.ms from them too.
 
 import { promises as fs } from 'node:fs';
+import { brokerConfigFromValues, brokerConfigSchema, type BrokerConfig } from '@raftka/broker';
 import { ConfigError, collectSources, resolveConfig, type ConfigSchema } from '@raftka/protocol';
-import { controllerConfigFromValues, controllerConfigSchema, quorumConfigFrom, quorumConfigSchema, type ControllerConfig, type QuorumConfig } from '@raftka/quorum';
+import {
+  controllerConfigFromValues,
+  controllerConfigSchema,
+  quorumConfigFrom,
+  quorumConfigSchema,
+  type ControllerConfig,
+  type ListenerAddress,
+  type QuorumConfig,
+} from '@raftka/quorum';
 
-export const serverConfigSchema: ConfigSchema = [...quorumConfigSchema, ...controllerConfigSchema];
+export const serverConfigSchema: ConfigSchema = [...quorumConfigSchema, ...controllerConfigSchema, ...brokerConfigSchema];
 
 export interface ServerConfig {
   quorum: QuorumConfig;
   controller: ControllerConfig;
+  broker: BrokerConfig;
+  /** The listener the broker serves clients on (the first one not named CONTROLLER); brokers only. */
+  brokerListener: ListenerAddress | undefined;
 }
 
 /** Parses `key=value` flags; a flag without `=` is a config problem like any other. */
@@ -51,10 +62,12 @@ export async function loadServerConfig(args: {
   const values = resolveConfig(serverConfigSchema, sources);
   const quorum = quorumConfigFrom(values);
   const controller = controllerConfigFromValues(values);
-  if (quorum.roles.includes('broker')) {
+  const broker = brokerConfigFromValues(values);
+  const brokerListener = quorum.listeners.find((listener) => listener.name !== 'CONTROLLER');
+  if (quorum.roles.includes('broker') && brokerListener === undefined) {
     throw new ConfigError([
-      `process.roles=${quorum.roles.join(',')}: the broker role is not available yet in this version of Raftka; use process.roles=controller`,
+      `listeners=${quorum.listeners.map((listener) => `${listener.name}://${listener.host}:${listener.port}`).join(',')}: a broker needs a client listener besides CONTROLLER, e.g. PLAINTEXT://127.0.0.1:9092`,
     ]);
   }
-  return { quorum, controller };
+  return { quorum, controller, broker, brokerListener: quorum.roles.includes('broker') ? brokerListener : undefined };
 }

@@ -29,8 +29,9 @@ describe('server config', () => {
   it('loads the shipped single-node config/server.properties', async () => {
     const file = path.resolve(import.meta.dirname, '../../../../config/server.properties');
     const config = await loadServerConfig({ configFile: file, overrides: [], env: {} });
-    expect(config.quorum.roles).toEqual(['controller']);
+    expect(config.quorum.roles).toEqual(['controller', 'broker']);
     expect(config.quorum.voters).toEqual([{ nodeId: 1, host: '127.0.0.1', port: 9093 }]);
+    expect(config.brokerListener).toEqual({ name: 'PLAINTEXT', host: '127.0.0.1', port: 9092 });
     expect(config.quorum.fetchTimeoutMs).toBeGreaterThan(2 * config.quorum.fetchMaxWaitMs);
   });
 
@@ -53,7 +54,14 @@ describe('server config', () => {
     });
     await withFile('node.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093\nprocess.roles=controller,broker\n', async (file) => {
       const problems = await problemsOf(loadServerConfig({ configFile: file, overrides: [], env: {} }));
-      expect(problems).toEqual([expect.stringMatching(/the broker role is not available yet/)]);
+      expect(problems).toEqual([expect.stringMatching(/a broker needs a client listener besides CONTROLLER/)]);
+    });
+    await withFile('node.id=1\ncontroller.quorum.voters=1@127.0.0.1:9093\nadvertised.listeners=PLAINTEXT://\nreplica.fetch.wait.max.ms=40000\n', async (file) => {
+      const problems = await problemsOf(loadServerConfig({ configFile: file, overrides: [], env: {} }));
+      expect(problems).toEqual([
+        expect.stringMatching(/advertised.listeners: 'PLAINTEXT:\/\/' is not of the form NAME:\/\/host:port/),
+        expect.stringMatching(/replica.fetch.wait.max.ms=40000 must be below replica.lag.time.max.ms=30000/),
+      ]);
     });
     await withFile('node.id=2\ncontroller.quorum.voters=1@127.0.0.1:9093\nlisteners=CONTROLLER://127.0.0.1:9094\n', async (file) => {
       const problems = await problemsOf(loadServerConfig({ configFile: file, overrides: ['bad'], env: {} }));

@@ -104,10 +104,23 @@ export class IdempotenceState {
     this.#epochBumpNeeded = false;
   }
 
-  /** Whether the partition may send another batch now (in-flight limit, no pending epoch bump). */
-  canSend(topic: string, partition: number): boolean {
+  /**
+   * Whether the partition may send `batch` (or, without one, a new batch) now: a producer id is
+   * known, and either the batch is a retry already holding a sequence of this epoch (it keeps its
+   * place among the unresolved batches) or fewer than the limit of batches are unresolved.
+   */
+  canSend(topic: string, partition: number, batch?: { producerId: number; producerEpoch: number; baseSequence: number }): boolean {
     if (!this.hasValidProducerId) return false;
     const state = this.#partitions.get(partitionKey(topic, partition));
+    if (
+      batch &&
+      batch.baseSequence >= 0 &&
+      batch.producerId === this.#producerId &&
+      batch.producerEpoch === this.#producerEpoch &&
+      state?.inFlight.some((other) => other.baseSequence === batch.baseSequence)
+    ) {
+      return true;
+    }
     return (state?.inFlight.length ?? 0) < this.#maxInFlight;
   }
 
@@ -117,7 +130,7 @@ export class IdempotenceState {
    * epoch, takes the partition's next sequence.
    */
   sequenceFor(batch: { topic: string; partition: number; recordCount: number; producerId: number; producerEpoch: number; baseSequence: number }): void {
-    invariant(this.canSend(batch.topic, batch.partition), () => `partition ${batch.topic}-${batch.partition} may not send now`);
+    invariant(this.canSend(batch.topic, batch.partition, batch), () => `partition ${batch.topic}-${batch.partition} may not send now`);
     const state = this.#stateOf(batch.topic, batch.partition);
     const sameEpoch = batch.producerId === this.#producerId && batch.producerEpoch === this.#producerEpoch && batch.baseSequence >= 0;
     if (!sameEpoch) {
@@ -178,6 +191,14 @@ export class IdempotenceState {
         this.#epochBumpNeeded = true;
         return { kind: 'fail-batch', bumpEpoch: true };
     }
+  }
+
+  /**
+   * The outcome of a sequenced batch became unknowable to the broker's view (it expired after
+   * being sent): the next batch would leave a gap, so the epoch must be bumped first (KIP-360).
+   */
+  requestEpochBump(): void {
+    if (this.#producerId >= 0) this.#epochBumpNeeded = true;
   }
 
   /** Batches of the partition in flight, in sequence order (for inspection and tests). */

@@ -329,8 +329,8 @@ export class RecordAccumulator {
   }
 
   /**
-   * Puts a failed batch back at the head of its partition's queue to be retried at retryAtMs.
-   * Batches re-enter in front so a partition's records keep their order.
+   * Puts a failed batch back near the head of its partition's queue to be retried at retryAtMs.
+   * Batches re-enter in front of never-sent ones so a partition's records keep their order.
    */
   reenqueue(batch: ProducerBatch, retryAtMs: number): void {
     invariant(batch.closed, 'only drained batches are re-enqueued');
@@ -338,8 +338,21 @@ export class RecordAccumulator {
     batch.retryAtMs = retryAtMs;
     const key = queueKey(batch.topic, batch.partition);
     const queue = this.#queues.get(key);
-    if (queue) queue.unshift(batch);
-    else this.#queues.set(key, [batch]);
+    if (!queue) {
+      this.#queues.set(key, [batch]);
+      return;
+    }
+    // Several batches of one partition can fail from different in-flight requests, answered in
+    // any order. A sequenced batch goes in front of the first queued batch with a later (or no)
+    // sequence, so an idempotent partition is resent in sequence order (Kafka's
+    // insertInSequenceOrder); an unsequenced retry goes to the front.
+    const index =
+      batch.baseSequence < 0 || batch.producerEpoch < 0
+        ? 0
+        : queue.findIndex(
+            (other) => other.baseSequence < 0 || other.producerEpoch !== batch.producerEpoch || other.baseSequence > batch.baseSequence,
+          );
+    queue.splice(index === -1 ? queue.length : index, 0, batch);
   }
 
   /** Returns a finished batch's memory to the pool (after success or final failure). */

@@ -100,4 +100,30 @@ describe('IdempotenceState', () => {
     expect(nextSequenceAfter(SEQUENCE_MAX, 1)).toBe(0);
     expect(nextSequenceAfter(SEQUENCE_MAX - 2, 5)).toBe(2);
   });
+
+  it('lets a retry of an unresolved batch go out even when the in-flight window is full', () => {
+    const state = new IdempotenceState(2);
+    state.setProducerId(7, 0);
+    const first = batch(0, 1);
+    const second = batch(0, 1);
+    state.sequenceFor(first);
+    state.sequenceFor(second);
+    expect(state.canSend('t', 0)).toBe(false);
+    // Both failed (say NOT_LEADER_OR_FOLLOWER) and wait to be resent with their sequences.
+    expect(state.canSend('t', 0, first)).toBe(true);
+    state.sequenceFor(first);
+    expect(first.baseSequence).toBe(0);
+    expect(state.inFlight('t', 0).map((entry) => entry.baseSequence)).toEqual([0, 1]);
+    expect(state.canSend('t', 0, batch(0, 1))).toBe(false);
+  });
+
+  it('requestEpochBump stops sends until a new epoch is installed', () => {
+    const state = new IdempotenceState();
+    state.setProducerId(7, 0);
+    state.requestEpochBump();
+    expect(state.needsProducerId).toBe(true);
+    expect(state.canSend('t', 0)).toBe(false);
+    state.setProducerId(7, 1);
+    expect(state.canSend('t', 0)).toBe(true);
+  });
 });

@@ -210,4 +210,20 @@ describe('RecordAccumulator', () => {
     const decoded = decodeRecordBatchSync(bytes);
     expect(decoded.records.map((record) => record.timestamp)).toEqual([1_000_000, 1_000_003]);
   });
+
+  it('re-enqueues failed sequenced batches in sequence order, ahead of unsent ones', async () => {
+    const { accumulator, time } = setup({ batchSize: 100 });
+    for (let index = 0; index < 3; index += 1) await accumulator.append('t', 0, value(90));
+    const drained: ReturnType<typeof accumulator.drain> extends Map<number, infer B> ? B : never = [];
+    for (let index = 0; index < 2; index += 1) {
+      const batches = accumulator.drain({ leaderFor, nodes: [0], nowMs: time.nowMs }).get(0)!;
+      drained.push(...batches);
+    }
+    drained.forEach((batch, index) => Object.assign(batch, { producerId: 1, producerEpoch: 0, baseSequence: index }));
+    // Answers arrive in reverse order: the later batch fails first.
+    accumulator.reenqueue(drained[1]!, time.nowMs);
+    accumulator.reenqueue(drained[0]!, time.nowMs);
+    expect(accumulator.queuedBatches('t', 0).map((batch) => batch.baseSequence)).toEqual([0, 1, -1]);
+  });
 });
+

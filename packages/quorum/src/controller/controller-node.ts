@@ -14,7 +14,7 @@ import type { Logger } from '@raftka/protocol';
 import { QuorumNode } from '../driver/quorum-node.js';
 import type { QuorumConfig } from '../driver/quorum-config.js';
 import type { MetadataImage } from '../metadata/metadata-image.js';
-import { MetadataPublisher } from '../metadata/metadata-publisher.js';
+import { MetadataPublisher, type MetadataListener, type MetadataSource } from '../metadata/metadata-publisher.js';
 import type { ControllerConfig } from './controller-config.js';
 import { ControllerLogic } from './controller-logic.js';
 import { controllerService } from './controller-service.js';
@@ -88,6 +88,21 @@ export class ControllerNode {
 
   get image(): MetadataImage {
     return this.publisher.image;
+  }
+
+  /** The controller's image as a broker in the same process (combined mode) follows it. */
+  get metadata(): MetadataSource {
+    const { publisher, quorum } = this;
+    return {
+      get image() {
+        return publisher.image;
+      },
+      get lastAppliedOffset() {
+        return quorum.lastAppliedOffset;
+      },
+      subscribe: (listener: MetadataListener) => publisher.subscribe(listener),
+      waitFor: (condition, timeoutMs) => publisher.waitFor(condition, timeoutMs),
+    };
   }
 
   get isActive(): boolean {

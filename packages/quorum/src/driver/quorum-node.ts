@@ -6,8 +6,12 @@
 //   take every Ready -> persist (writes one at a time, in order; Readies queued behind a write
 //   in progress are group-committed in one synced batch) -> send its messages -> install a
 //   snapshot / apply committed entries (in order) -> start a snapshot download -> advance (in
-//   order). Readies are taken right after every input, so a commit never waits for the next
-//   tick; see `drain` for what may overlap and why that is safe.
+//   order). Readies are taken right after every burst of inputs (a microtask after them), so a
+//   commit never waits for the next tick; see `drain` for what may overlap and why that is safe.
+//
+// Snapshots of the state machine are taken between applied batches but saved beside the pipeline
+// (file and fsyncs outside the write queue, then a record in the next group-committed batch), so
+// taking one never stalls commits.
 //
 // The same class runs a voter or an observer (a node id not in the voter set): observers fetch
 // and apply the log but never vote, which is how brokers follow the metadata log.
@@ -33,6 +37,7 @@ import type {
   RoleName,
   SnapshotId,
 } from '../raft/types.js';
+import type { SnapshotMetadata } from '../storage/entry-codec.js';
 import { QuorumStorage } from '../storage/quorum-storage.js';
 import { QuorumClientPool, QuorumServer, type ExtraService, type QuorumRpcHandler } from '../transport/grpc-transport.js';
 import type { AppendRecordsResult, DescribedQuorum, ReadCommittedResult } from '../transport/quorum-proto.js';
@@ -46,8 +51,14 @@ export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 export const HANDOVER_WAIT_MS_MAX = 2_000;
 /** Appends waiting for commit at once; beyond this `append` pushes back with an error. */
 export const PENDING_APPENDS_MAX = 10_000;
-/** Readies handed out by the core and not yet advanced; bounds the pipeline's memory. */
-export const READIES_IN_FLIGHT_MAX = 64;
+/**
+ * Readies handed out by the core and not yet advanced; bounds the pipeline's memory (a Ready
+ * mostly refers to entries the log holds anyway). Generous, because a full pipeline stops the
+ * NEXT Readies too, including those that carry commits: while one slow fsync of the leader holds
+ * the pipeline, two followers can still commit (a majority without the leader), and at 64 a
+ * 100 ms fsync stall on a busy leader was enough to make every commit wait for it.
+ */
+export const READIES_IN_FLIGHT_MAX = 1024;
 /** Entries one ReadCommitted call returns at most. */
 export const READ_COMMITTED_ENTRIES_MAX = 1_000;
 
@@ -89,8 +100,11 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** A storage write waiting its turn: a Ready's effects, or other work on the store (snapshot save). */
-type QueuedWrite = ({ kind: 'ready'; write: Ready } | { kind: 'task'; run: () => Promise<void> }) & {
+/**
+ * A storage write waiting its turn: a Ready's effects, or the record that makes a snapshot file
+ * (already written beside the queue) the latest snapshot.
+ */
+type QueuedWrite = ({ kind: 'ready'; write: Ready } | { kind: 'record-snapshot'; metadata: SnapshotMetadata }) & {
   resolve?: () => void;
   reject?: (error: unknown) => void;
 };
@@ -150,6 +164,7 @@ export class QuorumNode implements QuorumRpcHandler {
   private advanceTail: Promise<void> = Promise.resolve();
   // Invariant: 0 <= readiesInFlight <= READIES_IN_FLIGHT_MAX.
   private readiesInFlight = 0;
+  private drainScheduled = false;
   private closed = false;
   private failed: unknown;
   private downloading: string | undefined;
@@ -157,6 +172,8 @@ export class QuorumNode implements QuorumRpcHandler {
   private appliedOffset = -1;
   private appliedEpoch = 0;
   private recordsSinceSnapshot = 0;
+  /** The save of the last snapshot taken, while in progress; snapshots are saved one at a time. */
+  private snapshotSave: Promise<SnapshotId | undefined> | undefined;
   /** The snapshot found at start when no provider was given yet; loaded by `setSnapshotProvider`. */
   private unloadedSnapshot: SnapshotId | undefined;
   private lastRole: RoleName;
@@ -317,7 +334,7 @@ export class QuorumNode implements QuorumRpcHandler {
     const promise = new Promise<{ offset: number; epoch: number }>((resolve, reject) => {
       this.pendingAppends.set(result.offset, { epoch: result.epoch, resolve, reject });
     });
-    this.drain();
+    this.scheduleDrain();
     return promise;
   }
 
@@ -343,15 +360,22 @@ export class QuorumNode implements QuorumRpcHandler {
     this.applyTail = this.applyTail.then(async () => provider.load(await this.storage.readSnapshot(snapshot), snapshot));
   }
 
-  /** Takes a snapshot now (at the last applied offset), if a provider is set and anything was applied. */
+  /**
+   * Takes a snapshot now (at the last applied offset), if a provider is set and anything was
+   * applied; resolves once it is durable and recorded.
+   */
   async createSnapshot(): Promise<SnapshotId | undefined> {
-    // On the state-machine chain, so the snapshot reflects exactly the applied prefix.
-    const taken = this.applyTail.then(() => this.takeSnapshot());
+    // On the state-machine chain, so the snapshot reflects exactly the applied prefix; after the
+    // save in progress, if any, as saves go one at a time.
+    const taken = this.applyTail.then(async () => {
+      await this.snapshotSave;
+      return this.takeSnapshot();
+    });
     this.applyTail = taken.then(
       () => undefined,
       () => undefined,
     );
-    return taken;
+    return (await taken).saved;
   }
 
   /** The quorum as the leader sees it (forwarded there when this node is not the leader). */
@@ -393,6 +417,8 @@ export class QuorumNode implements QuorumRpcHandler {
     this.closed = true;
     clearInterval(this.tickTimer);
     await this.settled();
+    // A failed save has already stopped the node through `fail`.
+    await this.snapshotSave?.catch(() => undefined);
     while (this.writing) await this.writing;
     await this.server?.close();
     this.peers.close();
@@ -484,7 +510,22 @@ export class QuorumNode implements QuorumRpcHandler {
       this.fail(error);
       return;
     }
-    this.drain();
+    this.scheduleDrain();
+  }
+
+  /**
+   * Drains once the current burst of inputs has been stepped: RPCs that arrive together (several
+   * Fetches and appends parsed from one socket read) then make one Ready, so one write, one
+   * advance and one pass through the pipeline instead of one each. It runs as a microtask, before
+   * any I/O or timer, so it adds no latency.
+   */
+  private scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    queueMicrotask(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
   }
 
   /**
@@ -547,8 +588,8 @@ export class QuorumNode implements QuorumRpcHandler {
 
   /**
    * Queues a storage write. Writes run one at a time, in order (so the disk always holds a prefix
-   * of what was asked); the Readies queued behind a write in progress go together in the next one,
-   * as one synced batch (group commit). A task (snapshot save) or a snapshot install runs alone.
+   * of what was asked); the items queued behind a write in progress go together in the next one,
+   * as one synced batch (group commit). A snapshot install runs alone.
    */
   private enqueueWrite(item: QueuedWrite): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -559,16 +600,24 @@ export class QuorumNode implements QuorumRpcHandler {
 
   private pumpWrites(): void {
     if (this.writing || this.writeQueue.length === 0) return;
-    const alone = (item: QueuedWrite): boolean => item.kind === 'task' || item.write.installSnapshot !== undefined;
+    const alone = (item: QueuedWrite): boolean => item.kind === 'ready' && item.write.installSnapshot !== undefined;
     const group: QueuedWrite[] = [this.writeQueue.shift()!];
+    let record = group[0]!.kind === 'record-snapshot' ? group[0]!.metadata : undefined;
     if (!alone(group[0]!)) {
-      while (this.writeQueue.length > 0 && !alone(this.writeQueue[0]!)) group.push(this.writeQueue.shift()!);
+      for (;;) {
+        const next = this.writeQueue[0];
+        if (next === undefined || alone(next)) break;
+        if (next.kind === 'record-snapshot') {
+          // One snapshot record per batch (saves go one at a time, so this rarely stops a group).
+          if (record !== undefined) break;
+          record = next.metadata;
+        }
+        group.push(this.writeQueue.shift()!);
+      }
     }
-    const first = group[0]!;
-    const run =
-      first.kind === 'task'
-        ? first.run()
-        : this.storage.writeAll(group.map((item) => (item as { write: Ready }).write));
+    const readies: Ready[] = [];
+    for (const item of group) if (item.kind === 'ready') readies.push(item.write);
+    const run = this.storage.writeAll(readies, record);
     this.writing = run.then(
       () => {
         for (const item of group) item.resolve!();
@@ -685,20 +734,42 @@ export class QuorumNode implements QuorumRpcHandler {
         else pending.reject(this.notLeader(this.core.leaderId, this.core.epoch));
       }
     }
-    if (this.snapshotProvider && this.recordsSinceSnapshot >= this.config.snapshotIntervalRecords) {
-      await this.takeSnapshot();
+    const snapshotDue = this.recordsSinceSnapshot >= this.config.snapshotIntervalRecords;
+    // While a save is in progress the count goes on, and the next batch after it takes the snapshot.
+    if (this.snapshotProvider && snapshotDue && this.snapshotSave === undefined) {
+      const { saved } = await this.takeSnapshot();
+      // Not awaited: the next committed batches need not wait for the snapshot's fsyncs.
+      void saved.catch((error: unknown) => this.fail(error));
     }
   }
 
-  private async takeSnapshot(): Promise<SnapshotId | undefined> {
-    if (!this.snapshotProvider || this.appliedOffset < 0) return undefined;
+  /**
+   * Takes a snapshot at the last applied offset and starts saving it. Must run between applied
+   * batches (on the state-machine chain), which it holds only while the provider serializes, so
+   * the bytes reflect exactly the applied prefix. The save (file write and fsyncs beside the write
+   * queue, then a record in the next group-committed batch) does not hold up the chain, so a
+   * snapshot adds no commit latency; `saved` resolves once the snapshot is durable and recorded.
+   */
+  private async takeSnapshot(): Promise<{ saved: Promise<SnapshotId | undefined> }> {
+    if (!this.snapshotProvider || this.appliedOffset < 0) return { saved: Promise.resolve(undefined) };
     const snapshotId: SnapshotId = { endOffset: this.appliedOffset + 1, epoch: this.appliedEpoch };
     const latest = this.storage.latestSnapshot;
-    if (latest && latest.endOffset >= snapshotId.endOffset) return latest;
+    if (latest && latest.endOffset >= snapshotId.endOffset) return { saved: Promise.resolve(latest) };
+    invariant(this.snapshotSave === undefined, 'a snapshot is taken while another is being saved');
     const bytes = await this.snapshotProvider.take();
-    // Through the write chain: the snapshot metadata must not race a Ready's batch.
-    await this.enqueueWrite({ kind: 'task', run: () => this.storage.saveSnapshot(snapshotId, bytes) });
     this.recordsSinceSnapshot = 0;
+    const saved = this.saveSnapshot(snapshotId, bytes);
+    this.snapshotSave = saved;
+    const done = (): void => {
+      this.snapshotSave = undefined;
+    };
+    void saved.then(done, done);
+    return { saved };
+  }
+
+  private async saveSnapshot(snapshotId: SnapshotId, bytes: Uint8Array): Promise<SnapshotId> {
+    const metadata = await this.storage.writeSnapshotFile(snapshotId, bytes);
+    await this.enqueueWrite({ kind: 'record-snapshot', metadata });
     this.logger.info({ snapshotId, bytes: bytes.byteLength }, 'took a snapshot');
     this.stepInput({ type: 'snapshot-created', snapshotId });
     return snapshotId;

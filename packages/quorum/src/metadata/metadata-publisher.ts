@@ -10,7 +10,7 @@
 // they receive is the live, mutable image: they must read what they need during the call and not
 // keep it expecting it to stay unchanged.
 
-import { invariant } from '@raftka/protocol';
+import { RaftkaError, invariant } from '@raftka/protocol';
 import { MetadataDelta } from './metadata-delta.js';
 import { MetadataImage } from './metadata-image.js';
 import type { CommittedBatch, MetadataLog, MetadataSnapshotProvider } from './metadata-log.js';
@@ -30,6 +30,20 @@ export interface MetadataUpdate {
 
 export type MetadataListener = (update: MetadataUpdate) => void;
 
+/**
+ * Where a broker gets the cluster's metadata: a MetadataObserver following the log, or, in
+ * combined mode, the controller's own image.
+ */
+export interface MetadataSource {
+  /** The live image: read what you need, do not keep it expecting it to stay unchanged. */
+  readonly image: MetadataImage;
+  /** Offset of the last metadata entry applied (what a broker reports in its heartbeat). */
+  readonly lastAppliedOffset: number;
+  subscribe(listener: MetadataListener): () => void;
+  /** Resolves with the image once `condition` holds (checked now and after every update). */
+  waitFor(condition: (image: MetadataImage) => boolean, timeoutMs: number): Promise<MetadataImage>;
+}
+
 export class MetadataPublisher {
   private currentImage: MetadataImage;
   private readonly listeners: MetadataListener[] = [];
@@ -48,6 +62,24 @@ export class MetadataPublisher {
       const index = this.listeners.indexOf(listener);
       if (index >= 0) this.listeners.splice(index, 1);
     };
+  }
+
+  /** Resolves with the image once `condition` holds (checked now and after every update). */
+  waitFor(condition: (image: MetadataImage) => boolean, timeoutMs: number): Promise<MetadataImage> {
+    if (condition(this.currentImage)) return Promise.resolve(this.currentImage);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(new RaftkaError('REQUEST_TIMED_OUT', `the metadata image did not reach the awaited state within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const unsubscribe = this.subscribe((update) => {
+        if (condition(update.image)) {
+          clearTimeout(timer);
+          unsubscribe();
+          resolve(update.image);
+        }
+      });
+    });
   }
 
   /** Registers with the quorum: committed batches flow in, snapshots are taken and loaded here. */

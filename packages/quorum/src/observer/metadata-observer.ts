@@ -10,7 +10,7 @@ import { RaftkaError, type Logger } from '@raftka/protocol';
 import { QuorumNode } from '../driver/quorum-node.js';
 import type { QuorumConfig } from '../driver/quorum-config.js';
 import type { MetadataImage } from '../metadata/metadata-image.js';
-import { MetadataPublisher, type MetadataListener, type MetadataUpdate } from '../metadata/metadata-publisher.js';
+import { MetadataPublisher, type MetadataListener, type MetadataSource } from '../metadata/metadata-publisher.js';
 
 export interface MetadataObserverOptions {
   /** This node's quorum settings; its node id must not be a voter. */
@@ -21,7 +21,7 @@ export interface MetadataObserverOptions {
   onFatal?: (error: unknown) => void;
 }
 
-export class MetadataObserver {
+export class MetadataObserver implements MetadataSource {
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -74,20 +74,7 @@ export class MetadataObserver {
 
   /** Resolves with the image once `condition` holds (checked now and after every update). */
   waitFor(condition: (image: MetadataImage) => boolean, timeoutMs: number): Promise<MetadataImage> {
-    if (condition(this.publisher.image)) return Promise.resolve(this.publisher.image);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        unsubscribe();
-        reject(new RaftkaError('REQUEST_TIMED_OUT', `node ${this.nodeId}: the metadata image did not reach the awaited state within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const unsubscribe = this.publisher.subscribe((update: MetadataUpdate) => {
-        if (condition(update.image)) {
-          clearTimeout(timer);
-          unsubscribe();
-          resolve(update.image);
-        }
-      });
-    });
+    return this.publisher.waitFor(condition, timeoutMs);
   }
 
   /** Stops following the log; calling it again is harmless. */

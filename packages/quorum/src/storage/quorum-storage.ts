@@ -14,6 +14,10 @@
 // is in the same synced batch because a replica that forgets a truncation could later claim a
 // diverged entry as matching. Compaction below a snapshot needs no sync: replaying it is harmless.
 //
+// A snapshot taken here is written in two steps so that its slow file work (write, fsync, rename,
+// fsync the directory) never holds up the log's writes: `writeSnapshotFile` runs beside them, and
+// the small metadata record that makes it the latest snapshot rides in a later `writeAll` batch.
+//
 // Validation on open (STYLE.md "boundaries validate"): every value is framed with a format version
 // and a CRC32C (entry-codec.ts); offsets must be contiguous, epochs non-decreasing and not above
 // the persisted epoch, the log must start at the snapshot's end offset (or 0) and the snapshot file
@@ -73,6 +77,11 @@ export class QuorumStorage {
   private firstStoredOffset: number;
   private logEndOffset: number;
   private closed = false;
+  /**
+   * Snapshot files written (or being written) by `writeSnapshotFile` and not yet recorded: the
+   * clean-up of unreferenced snapshot files must leave them alone.
+   */
+  private readonly unrecordedSnapshots = new Set<string>();
 
   private constructor(
     directory: string,
@@ -141,15 +150,30 @@ export class QuorumStorage {
   /**
    * Group commit: applies several Readies' effects, in order, as ONE synced LevelDB batch, so a
    * burst of Readies costs one fsync (DESIGN.md: pay for fsync per batch, never per record). A
-   * write with `installSnapshot` must come alone.
+   * write with `installSnapshot` must come alone. `recordSnapshot` (from `writeSnapshotFile`)
+   * joins the same batch and makes that snapshot the latest one, unless a newer one got there
+   * first (then its file is dropped).
    */
-  async writeAll(writes: readonly StorageWrite[]): Promise<void> {
+  async writeAll(writes: readonly StorageWrite[], recordSnapshot?: SnapshotMetadata): Promise<void> {
     invariant(!this.closed, 'write to a closed quorum storage');
     const install = writes.find((write) => write.installSnapshot !== undefined);
-    invariant(install === undefined || writes.length === 1, 'a snapshot installation is written on its own');
+    invariant(install === undefined || (writes.length === 1 && recordSnapshot === undefined), 'a snapshot installation is written on its own');
     const newSnapshot = install?.installSnapshot ? await this.describeSnapshotFile(install.installSnapshot) : undefined;
     const ops: BatchOp[] = [];
     let sync = false;
+    let recorded: SnapshotMetadata | undefined;
+    let staleFile: SnapshotId | undefined;
+    if (recordSnapshot) {
+      this.unrecordedSnapshots.delete(snapshotFileName(recordSnapshot.snapshotId));
+      const latestEndOffset = this.snapshotMetadata?.snapshotId.endOffset ?? 0;
+      if (recordSnapshot.snapshotId.endOffset > latestEndOffset) {
+        ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshotMetadata(recordSnapshot) });
+        sync = true;
+        recorded = recordSnapshot;
+      } else if (!sameSnapshot(recordSnapshot.snapshotId, this.snapshotMetadata?.snapshotId)) {
+        staleFile = recordSnapshot.snapshotId;
+      }
+    }
     const compactRanges: { gte: string; lt: string }[] = [];
     for (const write of writes) {
       const planned = this.plan(write, newSnapshot, ops);
@@ -157,10 +181,12 @@ export class QuorumStorage {
       if (planned.compactRange) compactRanges.push(planned.compactRange);
     }
     if (ops.length > 0) await this.db.batch(ops, { sync });
-    if (newSnapshot) {
-      this.snapshotMetadata = newSnapshot;
-      await removeUnreferencedSnapshots(this.directory, newSnapshot.snapshotId);
+    const latest = newSnapshot ?? recorded;
+    if (latest) {
+      this.snapshotMetadata = latest;
+      await removeUnreferencedSnapshots(this.directory, latest.snapshotId, { keepAlso: this.unrecordedSnapshots });
     }
+    if (staleFile) await fs.rm(this.snapshotPath(staleFile), { force: true });
     // No sync: if a deletion is lost, open() finds the entries below the snapshot and drops them.
     for (const range of compactRanges) await this.db.clear(range);
   }
@@ -227,17 +253,33 @@ export class QuorumStorage {
   }
 
   /**
-   * Writes a snapshot taken by the state machine (tmp file, fsync, rename, fsync the directory) and
-   * records it as the latest snapshot. The log is compacted later, when the core asks.
+   * Writes a snapshot taken by the state machine durably (tmp file, fsync, rename, fsync the
+   * directory) and returns its metadata. It becomes the latest snapshot only once a later
+   * `writeAll(..., metadata)` records it; a crash before that leaves an unreferenced file, which
+   * `open` removes. May run while other writes are in progress.
+   */
+  async writeSnapshotFile(snapshotId: SnapshotId, bytes: Uint8Array): Promise<SnapshotMetadata> {
+    const name = snapshotFileName(snapshotId);
+    this.unrecordedSnapshots.add(name);
+    let download: SnapshotDownload | undefined;
+    try {
+      download = await this.beginSnapshotDownload(snapshotId);
+      await download.append(bytes);
+      await download.finish();
+    } catch (error) {
+      this.unrecordedSnapshots.delete(name);
+      await download?.abort();
+      throw error;
+    }
+    return { snapshotId, sizeBytes: bytes.byteLength, crc32c: crc32c(bytes) >>> 0 };
+  }
+
+  /**
+   * Writes a snapshot and records it as the latest one in one go (`writeSnapshotFile` then a
+   * `writeAll` of nothing else). Like `write`, not to be called while another write is in progress.
    */
   async saveSnapshot(snapshotId: SnapshotId, bytes: Uint8Array): Promise<void> {
-    const download = await this.beginSnapshotDownload(snapshotId);
-    await download.append(bytes);
-    await download.finish();
-    const metadata = await this.describeSnapshotFile(snapshotId);
-    await this.db.put(SNAPSHOT_KEY, encodeSnapshotMetadata(metadata), { sync: true });
-    this.snapshotMetadata = metadata;
-    await removeUnreferencedSnapshots(this.directory, snapshotId);
+    await this.writeAll([], await this.writeSnapshotFile(snapshotId, bytes));
   }
 
   /** Reads the whole snapshot file (for loading it into the state machine). */
@@ -415,19 +457,23 @@ async function readAndValidate(
   return { restored: { quorumState, snapshot, entries }, snapshotMetadata, staleBelow };
 }
 
+function sameSnapshot(a: SnapshotId, b: SnapshotId | undefined): boolean {
+  return b !== undefined && a.endOffset === b.endOffset && a.epoch === b.epoch;
+}
+
 async function removeUnreferencedSnapshots(
   directory: string,
   keep: SnapshotId | undefined,
-  options: { includePartial: boolean } = { includePartial: false },
+  options: { includePartial?: boolean; keepAlso?: ReadonlySet<string> } = {},
 ): Promise<void> {
   const keepName = keep ? snapshotFileName(keep) : undefined;
   const snapshotDir = path.join(directory, SNAPSHOT_DIR);
   for (const name of await fs.readdir(snapshotDir)) {
-    if (name === keepName) continue;
+    if (name === keepName || options.keepAlso?.has(name)) continue;
     // A partial file is removed only at open (a crash interrupted its download); at run time a
     // download may be in progress and finishes or aborts itself.
     if (name.endsWith(PARTIAL_SUFFIX)) {
-      if (options.includePartial) await fs.rm(path.join(snapshotDir, name), { force: true });
+      if (options.includePartial === true) await fs.rm(path.join(snapshotDir, name), { force: true });
       continue;
     }
     if (name.endsWith(SNAPSHOT_SUFFIX)) await fs.rm(path.join(snapshotDir, name), { force: true });

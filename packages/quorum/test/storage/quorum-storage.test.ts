@@ -132,6 +132,56 @@ describe('QuorumStorage', () => {
     await reopened.close();
   });
 
+  it('writes a snapshot file beside the log writes and records it with a later batch', async () => {
+    const storage = await QuorumStorage.open(directory);
+    await storage.write({ ...noWrite, quorumState: { epoch: 1, votedFor: 1, leaderId: 1 }, entries: [data(0, 1, 'a'), data(1, 1, 'b')] });
+    const metadata = await storage.writeSnapshotFile({ endOffset: 2, epoch: 1 }, Buffer.from('state@2'));
+    // Written but not recorded: not the latest snapshot yet, and log writes go on meanwhile.
+    expect(storage.latestSnapshot).toBeUndefined();
+    await storage.write({ ...noWrite, entries: [data(2, 1, 'c')] });
+    await storage.writeAll([{ ...noWrite, entries: [data(3, 1, 'd')] }], metadata);
+    expect(storage.latestSnapshot).toEqual({ endOffset: 2, epoch: 1 });
+    await storage.close();
+    const reopened = await QuorumStorage.open(directory);
+    expect(reopened.load().snapshot).toEqual({ endOffset: 2, epoch: 1 });
+    expect(reopened.load().entries).toEqual([data(2, 1, 'c'), data(3, 1, 'd')]);
+    expect(Buffer.from(await reopened.readSnapshot({ endOffset: 2, epoch: 1 })).toString()).toBe('state@2');
+    await reopened.close();
+  });
+
+  it('keeps an unrecorded snapshot file through an install, and drops it if the install is newer', async () => {
+    const storage = await QuorumStorage.open(directory);
+    await storage.write({ ...noWrite, quorumState: { epoch: 2, votedFor: undefined, leaderId: 2 }, entries: [data(0, 1, 'a'), data(1, 1, 'b')] });
+    const snapshots = path.join(directory, 'snapshots');
+    const local = await storage.writeSnapshotFile({ endOffset: 1, epoch: 1 }, Buffer.from('local@1'));
+    const download = await storage.beginSnapshotDownload({ endOffset: 5, epoch: 2 });
+    await download.append(Buffer.from('leader@5'));
+    await download.finish();
+    await storage.write({ ...noWrite, installSnapshot: { endOffset: 5, epoch: 2 } });
+    // The install's clean-up left the local file alone: it was written and not yet recorded.
+    expect((await fs.readdir(snapshots)).sort()).toEqual([`${'1'.padStart(20, '0')}-1.snapshot`, `${'5'.padStart(20, '0')}-2.snapshot`]);
+    // Recording it now would go backwards: it is dropped instead.
+    await storage.writeAll([], local);
+    expect(storage.latestSnapshot).toEqual({ endOffset: 5, epoch: 2 });
+    expect(await fs.readdir(snapshots)).toEqual([`${'5'.padStart(20, '0')}-2.snapshot`]);
+    await storage.close();
+    const reopened = await QuorumStorage.open(directory);
+    expect(reopened.load().snapshot).toEqual({ endOffset: 5, epoch: 2 });
+    await reopened.close();
+  });
+
+  it('removes a written but unrecorded snapshot file at open (a crash before its record)', async () => {
+    const storage = await QuorumStorage.open(directory);
+    await storage.write({ ...noWrite, quorumState: { epoch: 1, votedFor: 1, leaderId: 1 }, entries: [data(0, 1, 'a')] });
+    await storage.writeSnapshotFile({ endOffset: 1, epoch: 1 }, Buffer.from('state@1'));
+    await storage.close();
+    const reopened = await QuorumStorage.open(directory);
+    expect(reopened.load().snapshot).toBeUndefined();
+    expect(reopened.load().entries).toEqual([data(0, 1, 'a')]);
+    expect(await fs.readdir(path.join(directory, 'snapshots'))).toEqual([]);
+    await reopened.close();
+  });
+
   it('installs a downloaded snapshot, replacing the whole log', async () => {
     const storage = await QuorumStorage.open(directory);
     await storage.write({ ...noWrite, quorumState: { epoch: 4, votedFor: undefined, leaderId: 2 }, entries: [data(0, 1, 'a'), data(1, 1, 'b')] });

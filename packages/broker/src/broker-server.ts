@@ -1,0 +1,153 @@
+// One broker: the replica manager driven by the metadata image, the client-facing gRPC services
+// (RaftkaClient, RaftkaAdmin) on the broker listener, and the broker's lifecycle with the
+// controller (register, heartbeat, unfence once caught up, controlled shutdown).
+//
+// Start order matters for safety: the replica manager follows the image before the broker
+// registers, so by the time the controller unfences it (it has applied the log up to its own
+// registration, KIP-631) it already leads or follows what the image says. Shutdown reverses it:
+// controlled shutdown moves leadership away while the broker still serves, then it stops.
+
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '@raftka/protocol';
+import {
+  BrokerLifecycle,
+  MESSAGE_BYTES_MAX,
+  MetadataDelta,
+  MetadataImage,
+  type BrokerEndpoint,
+  type ControllerClient,
+  type MetadataSource,
+  type MetadataUpdate,
+} from '@raftka/quorum';
+import { adminServiceImplementation, loadRaftkaAdminService } from './admin-service.js';
+import { parseEndpoints, type BrokerConfig } from './broker-config.js';
+import { ReplicaManager } from './replica-manager/replica-manager.js';
+import { clientServiceImplementation } from './server/client-service.js';
+import { loadRaftkaClientService } from './server/client-proto.js';
+
+/** Controlled shutdown gets at most this long before the broker stops anyway. */
+export const CONTROLLED_SHUTDOWN_MS_MAX = 10_000;
+
+const SERVER_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MESSAGE_BYTES_MAX,
+  'grpc.max_send_message_length': MESSAGE_BYTES_MAX,
+  'grpc.http2.min_ping_interval_without_data_ms': 1_000,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
+export interface BrokerServerOptions {
+  brokerId: number;
+  /** Where the client-facing services bind. */
+  listener: { name: string; host: string; port: number };
+  config: BrokerConfig;
+  /** Root directory of the partition logs. */
+  logDir: string;
+  clusterId: string;
+  controller: ControllerClient;
+  metadata: MetadataSource;
+  heartbeatIntervalMs: number;
+  logger: Logger;
+}
+
+export class BrokerServer {
+  private unsubscribe: (() => void) | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly replicaManager: ReplicaManager,
+    readonly lifecycle: BrokerLifecycle,
+    private readonly server: grpc.Server,
+    readonly port: number,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(options: BrokerServerOptions): Promise<BrokerServer> {
+    const logger = options.logger.child({ component: 'broker', nodeId: options.brokerId });
+    const { controller, metadata } = options;
+    const replicaManager = new ReplicaManager({
+      brokerId: options.brokerId,
+      logDir: options.logDir,
+      config: { ...options.config.replicaManager, listenerName: options.listener.name },
+      alterPartition: (request) => controller.alterPartition(request),
+      logger,
+    });
+    replicaManager.start();
+    const server = new grpc.Server(SERVER_OPTIONS);
+    let lifecycle: BrokerLifecycle | undefined;
+    server.addService(
+      loadRaftkaClientService().service,
+      clientServiceImplementation({
+        replicaManager,
+        clusterId: options.clusterId,
+        listenerName: options.listener.name,
+        // Blocks are asked for under the current registration (the controller checks the epoch).
+        allocateProducerIds: () => controller.allocateProducerIds({ brokerId: options.brokerId, brokerEpoch: lifecycle?.brokerEpoch ?? -1 }),
+        logger,
+      }),
+    );
+    server.addService(
+      loadRaftkaAdminService().service,
+      adminServiceImplementation({ controller, image: () => metadata.image, waitForImage: (condition, timeoutMs) => metadata.waitFor(condition, timeoutMs), logger }),
+    );
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${options.listener.host}:${options.listener.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      );
+    });
+    const advertised =
+      options.config.advertisedListeners.length > 0
+        ? parseEndpoints(options.config.advertisedListeners)
+        : [{ name: options.listener.name, host: options.listener.host, port, securityProtocol: 'PLAINTEXT' }];
+    lifecycle = new BrokerLifecycle({
+      brokerId: options.brokerId,
+      endpoints: advertised,
+      ...(options.config.rack === undefined ? {} : { rack: options.config.rack }),
+      controller,
+      metadataOffset: () => metadata.lastAppliedOffset,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      logger,
+    });
+    const broker = new BrokerServer(replicaManager, lifecycle, server, port, logger);
+    // Subscribe and replay what is already applied in one synchronous step: nothing is missed or
+    // seen twice (updates are delivered on later turns of the event loop).
+    broker.unsubscribe = metadata.subscribe((update) => void replicaManager.applyMetadata(update));
+    const image = metadata.image;
+    if (image.lastAppliedOffset >= 0) {
+      const initial: MetadataUpdate = {
+        image,
+        delta: MetadataDelta.between(new MetadataImage(), image),
+        offset: image.lastAppliedOffset,
+        epoch: image.lastAppliedEpoch,
+        cause: 'snapshot',
+      };
+      void replicaManager.applyMetadata(initial);
+    }
+    lifecycle.start();
+    logger.info({ port, advertised }, 'broker started');
+    return broker;
+  }
+
+  /**
+   * Stops the broker. Graceful: controlled shutdown first (leadership moves to other ISR
+   * members while this broker still serves their fetches), then the services and logs close.
+   */
+  async close(options: { graceful: boolean } = { graceful: true }): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (options.graceful) await this.lifecycle.controlledShutdown(CONTROLLED_SHUTDOWN_MS_MAX);
+    else this.lifecycle.stop();
+    this.unsubscribe?.();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 1_000);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await this.replicaManager.close();
+    this.logger.info('broker stopped');
+  }
+}

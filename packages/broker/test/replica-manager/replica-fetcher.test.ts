@@ -1,0 +1,105 @@
+// The replica fetcher against a scripted leader: KIP-279 reconciliation over several
+// OffsetForLeaderEpoch rounds (the follower holds an epoch the leader never had, and the leader
+// answers with an epoch the follower lacks), then fetching from where the logs agree.
+
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { encodeRecordBatchSync } from '@raftka/protocol';
+import { PartitionLog } from '../../src/log/partition-log.js';
+import { makeLogConfig } from '../../src/log/log-config.js';
+import { systemClock, systemTimers } from '../../src/log/time.js';
+import { Partition } from '../../src/replica-manager/partition.js';
+import { ReplicaFetcher, type LeaderEndpoint } from '../../src/replica-manager/replica-fetcher.js';
+import type { FetchRequest, OffsetForLeaderEpochRequest } from '../../src/replica-manager/requests.js';
+import { waitFor } from './cluster-fixture.js';
+
+/** A batch as a leader stores it: offsets and leader epoch assigned. */
+function storedBatch(baseOffset: number, epoch: number, count: number, prefix: string): Buffer {
+  const records = Array.from({ length: count }, (_, index) => ({ key: `${prefix}-${index}`, value: `${prefix}-${index}`, timestamp: 1_000 }));
+  return encodeRecordBatchSync({ records, baseOffset, partitionLeaderEpoch: epoch, baseTimestamp: 1_000 });
+}
+
+const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } as never;
+
+let dir: string;
+let log: PartitionLog;
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'raftka-fetcher-'));
+  log = await PartitionLog.open({ dir: path.join(dir, 't-0'), config: makeLogConfig() });
+});
+
+afterEach(async () => {
+  await log.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('ReplicaFetcher', () => {
+  it('asks again with an older epoch until the logs agree (KIP-279), then fetches from there', async () => {
+    const partition = await Partition.open({ topic: 't', topicId: 'id', partitionId: 0, log, minInsyncReplicas: 1 });
+    // Ours: epoch 0 at [0, 2), epoch 2 at [2, 4). The leader's: epoch 0 at [0, 2), epoch 1 at
+    // [2, 5), epoch 3 from 5. We never had epoch 1; it never had epoch 2.
+    await partition.appendAsFollower(storedBatch(0, 0, 2, 'e0'));
+    await partition.appendAsFollower(storedBatch(2, 2, 2, 'e2'));
+    partition.role = { kind: 'follower', leaderId: 9, leaderEpoch: 3 };
+    const leaderEpochs = new Map([
+      [2, { epoch: 1, endOffset: 5 }],
+      [1, { epoch: 1, endOffset: 5 }],
+      [0, { epoch: 0, endOffset: 2 }],
+    ]);
+    const asked: number[] = [];
+    const fetches: FetchRequest['partitions'] = [];
+    const endpoint: LeaderEndpoint = {
+      offsetForLeaderEpoch: async (request: OffsetForLeaderEpochRequest) =>
+        request.partitions.map((item) => {
+          asked.push(item.leaderEpoch);
+          const answer = leaderEpochs.get(item.leaderEpoch)!;
+          return { topic: item.topic, partition: item.partition, errorCode: 'NONE', errorMessage: '', leaderEpoch: answer.epoch, endOffset: answer.endOffset };
+        }),
+      fetch: async (request: FetchRequest) => {
+        fetches.push(...request.partitions);
+        const item = request.partitions[0]!;
+        const records = item.fetchOffset === 2 ? storedBatch(2, 1, 3, 'e1') : Buffer.alloc(0);
+        if (records.length === 0) await new Promise((resolve) => setTimeout(resolve, 20)); // a long-poll with nothing new
+        return [
+          {
+            topic: item.topic,
+            partition: item.partition,
+            errorCode: 'NONE',
+            errorMessage: '',
+            highWatermark: 5,
+            lastStableOffset: 5,
+            logStartOffset: 0,
+            divergingEpoch: undefined,
+            currentLeader: undefined,
+            records,
+          },
+        ];
+      },
+      close: () => undefined,
+    };
+    const fetcher = new ReplicaFetcher({
+      localBrokerId: 1,
+      sourceBrokerId: 9,
+      endpoint,
+      config: { fetchWaitMaxMs: 20, fetchMinBytes: 1, fetchMaxBytes: 1 << 20, fetchResponseMaxBytes: 1 << 20, fetchBackoffMs: 10, requestTimeoutMs: 1_000 },
+      clock: systemClock,
+      timers: systemTimers,
+      logger: silent,
+    });
+    fetcher.addPartition(partition, 3);
+    await waitFor(() => log.logEndOffset === 5 && fetches.some((item) => item.fetchOffset === 5), 'the follower copies epoch 1 and fetches on');
+    await fetcher.stop();
+    // Asked about its own latest epoch 2, truncated to the end of its epoch 0 (the largest it has
+    // below the answered epoch 1), asked again about epoch 0, and agreed at offset 2.
+    expect(asked).toEqual([2, 0]);
+    expect(fetches[0]).toMatchObject({ fetchOffset: 2, lastFetchedEpoch: 0, currentLeaderEpoch: 3 });
+    expect(log.epochEntries).toEqual([
+      { epoch: 0, startOffset: 0 },
+      { epoch: 1, startOffset: 2 },
+    ]);
+    expect(log.highWatermark).toBe(5);
+  });
+});

@@ -46,7 +46,29 @@ export interface BrokerServerOptions {
   controller: ControllerClient;
   metadata: MetadataSource;
   heartbeatIntervalMs: number;
+  /** auto.create.topics.enable: Metadata requests that allow it create unknown topics with the cluster defaults. */
+  autoCreateTopicsEnable: boolean;
   logger: Logger;
+}
+
+/**
+ * Creates topics with the cluster's num.partitions and default.replication.factor. A topic already
+ * being created by an earlier request is not asked for again until that one has answered.
+ */
+function autoCreator(controller: ControllerClient): (names: string[]) => Promise<void> {
+  const pending = new Set<string>();
+  return async (names) => {
+    const fresh = names.filter((name) => !pending.has(name));
+    if (fresh.length === 0) return;
+    for (const name of fresh) pending.add(name);
+    try {
+      const response = await controller.createTopics({ topics: fresh.map((name) => ({ name })) });
+      const failed = response.topics.filter((topic) => topic.error && topic.error.code !== 'TOPIC_ALREADY_EXISTS');
+      if (failed.length > 0) throw new Error(failed.map((topic) => `${topic.name}: ${topic.error!.code} ${topic.error!.message}`).join('; '));
+    } finally {
+      for (const name of fresh) pending.delete(name);
+    }
+  };
 }
 
 export class BrokerServer {
@@ -80,6 +102,7 @@ export class BrokerServer {
         replicaManager,
         clusterId: options.clusterId,
         listenerName: options.listener.name,
+        ...(options.autoCreateTopicsEnable ? { autoCreateTopics: autoCreator(controller) } : {}),
         // Blocks are asked for under the current registration (the controller checks the epoch).
         allocateProducerIds: () => controller.allocateProducerIds({ brokerId: options.brokerId, brokerEpoch: lifecycle?.brokerEpoch ?? -1 }),
         logger,

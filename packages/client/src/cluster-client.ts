@@ -46,6 +46,11 @@ export interface ClusterClientOptions {
   metadataMaxAgeMs: number;
   maxRequestSize: number;
   maxInFlightPerBroker: number;
+  /**
+   * Ask brokers to create unknown topics named in metadata refreshes (when the cluster allows it,
+   * `auto.create.topics.enable`). The producer does, as Kafka's does; consumers and admin do not.
+   */
+  allowAutoTopicCreation?: boolean;
 }
 
 /** ListOffsets sentinels (Kafka's ListOffsetsRequest.LATEST_TIMESTAMP and friends). */
@@ -177,7 +182,7 @@ export class ClusterClient {
   async #refresh(): Promise<void> {
     const nowMs = this.runtime.clock();
     this.metadata.onRefreshAttempt(nowMs);
-    const request: MetadataRequest = { topics: this.metadata.topicsToRefresh(), allTopics: false, allowAutoTopicCreation: false };
+    const request: MetadataRequest = { topics: this.metadata.topicsToRefresh(), allTopics: false, allowAutoTopicCreation: this.#options.allowAutoTopicCreation === true };
     try {
       const response = await this.callAny<MetadataRequest, MetadataResponse>('RaftkaClient', 'Metadata', request);
       this.metadata.update(snapshotFromMetadata(response), this.runtime.clock());

@@ -50,6 +50,11 @@ export interface ClientServiceOptions {
   controllerId?: () => number;
   /** The listener whose addresses Metadata advertises; default: each broker's first endpoint. */
   listenerName?: string;
+  /**
+   * Creates topics a Metadata request names when it allows automatic creation
+   * (`auto.create.topics.enable`); absent: never. Names are validated by the controller.
+   */
+  autoCreateTopics?: (names: string[]) => Promise<void>;
   /** The controller's AllocateProducerIds for this broker (a block of ids per call). */
   allocateProducerIds: () => Promise<AllocateProducerIdsResponse>;
   logger?: LogLogger;
@@ -157,13 +162,21 @@ export function clientServiceImplementation(options: ClientServiceOptions): grpc
         for (const topic of image?.topicsById.values() ?? []) topics.push(topicMetadata(topic));
         topics.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       } else {
+        const toCreate: string[] = [];
         for (const name of request.topics ?? []) {
           const topic = image?.topicByName(name);
-          topics.push(
-            topic === undefined
-              ? missingTopic(name, 'UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist; create it first (automatic creation is not offered by this broker)`)
-              : topicMetadata(topic),
-          );
+          if (topic !== undefined) {
+            topics.push(topicMetadata(topic));
+          } else if (request.allowAutoTopicCreation && options.autoCreateTopics !== undefined) {
+            // As Kafka: answer "not available yet" and create it; the client's retry finds it.
+            toCreate.push(name);
+            topics.push(missingTopic(name, 'LEADER_NOT_AVAILABLE', `topic ${name} is being created (auto.create.topics.enable); retry shortly`));
+          } else {
+            topics.push(missingTopic(name, 'UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist; create it first`));
+          }
+        }
+        if (toCreate.length > 0) {
+          options.autoCreateTopics!(toCreate).catch((error: unknown) => logger.warn({ err: error, topics: toCreate }, 'automatic topic creation failed'));
         }
       }
       return { brokers: liveBrokers(image, listenerName), clusterId: options.clusterId, controllerId: controllerId(), topics };

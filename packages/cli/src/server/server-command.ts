@@ -61,6 +61,7 @@ async function startNode(config: ServerConfig, logger: Logger, onFatal: (error: 
         controller: controllerClient,
         metadata,
         heartbeatIntervalMs: config.controller.brokerHeartbeatIntervalMs,
+        autoCreateTopicsEnable: config.controller.autoCreateTopicsEnable,
         logger,
       });
     }

@@ -134,6 +134,7 @@ export class Producer {
         metadataMaxAgeMs: options.metadataMaxAgeMs,
         maxRequestSize: options.maxRequestSize,
         maxInFlightPerBroker: options.maxInFlightRequestsPerConnection,
+        allowAutoTopicCreation: true,
       },
       runtime,
     );

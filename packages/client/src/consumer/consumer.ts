@@ -109,7 +109,10 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   // Invariant: at most one entry per partition, in arrival order.
   #completed: CompletedFetch[] = [];
   // Leaders with a Fetch in flight (one at a time per leader).
-  readonly #fetchingNodes = new Set<number>();
+  // Partitions named in a Fetch that has not answered yet. Tracked per partition, not per broker:
+  // a long poll for caught-up partitions must not hold back a partition whose buffer poll() just
+  // drained (it would wait fetch.max.wait.ms for data that is already there).
+  readonly #fetchingPartitions = new Set<PartitionState>();
   // Per-leader backoff after a failed fetch.
   readonly #nodeBackoffUntilMs = new Map<number, number>();
   // An error to throw from the next poll (Kafka raises fetch errors from poll).
@@ -501,20 +504,20 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     return this.options.isolationLevel === 'read_committed' ? 'READ_COMMITTED' : 'READ_UNCOMMITTED';
   }
 
-  /** Sends one Fetch to every leader that has fetchable partitions and none in flight. */
+  /** Sends one Fetch to every leader that has fetchable partitions not already in a Fetch. */
   #sendFetches(): void {
     if (this.#isClosed()) return;
     const nowMs = this.#runtime.clock();
     const buffered = new Set(this.#completed.map((fetch) => fetch.state));
     const byLeader = new Map<number, PartitionState[]>();
     for (const state of this.#subscriptions.states()) {
-      if (state.fetchState.kind !== 'fetching' || state.paused || buffered.has(state)) continue;
+      if (state.fetchState.kind !== 'fetching' || state.paused || buffered.has(state) || this.#fetchingPartitions.has(state)) continue;
       const leader = this.#cluster.metadata.leaderFor(state.topic, state.partition);
       if (leader === undefined) {
         this.#cluster.metadata.requestUpdate();
         continue;
       }
-      if (this.#fetchingNodes.has(leader) || (this.#nodeBackoffUntilMs.get(leader) ?? 0) > nowMs) continue;
+      if ((this.#nodeBackoffUntilMs.get(leader) ?? 0) > nowMs) continue;
       byLeader.set(leader, [...(byLeader.get(leader) ?? []), state]);
     }
     for (const [leader, states] of byLeader) this.#fetchFrom(leader, states);
@@ -548,7 +551,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       topics: [...topics.values()],
       rackId: '',
     };
-    this.#fetchingNodes.add(leader);
+    for (const state of states) this.#fetchingPartitions.add(state);
     // The long poll may take fetchMaxWaitMs on top of the usual request deadline.
     const timeoutMs = this.options.requestTimeoutMs + this.options.fetchMaxWaitMs;
     this.#cluster
@@ -573,7 +576,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
         this.#nodeBackoffUntilMs.set(leader, this.#runtime.clock() + this.options.retryBackoffMs);
       })
       .finally(() => {
-        this.#fetchingNodes.delete(leader);
+        for (const state of states) this.#fetchingPartitions.delete(state);
         this.#wake();
       });
   }

@@ -69,12 +69,16 @@ export class BrokerConnectionPool {
     this.#options = options;
   }
 
-  /** Channel arguments: raised size limits so whole record batches fit one message. */
+  /**
+   * Channel arguments: raised size limits so whole record batches fit one message. Responses are
+   * bounded by what the request asked for (a fetch's max bytes), not by the request size limit:
+   * a consumer fetching 1 MiB from each of several partitions gets a response of several MiB.
+   */
   channelOptions(): grpc.ChannelOptions {
     const limit = Math.min(2 ** 31 - 1, this.#options.messageBytesMax + REQUEST_ENVELOPE_BYTES_MAX);
     return {
       'grpc.max_send_message_length': limit,
-      'grpc.max_receive_message_length': limit,
+      'grpc.max_receive_message_length': 2 ** 31 - 1,
       ...this.#options.channelOptions,
     };
   }

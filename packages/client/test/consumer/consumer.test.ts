@@ -120,6 +120,21 @@ describe('Consumer (manual assignment)', () => {
     expect((cluster.callCounts.get('Fetch') ?? 0) - fetchesBefore).toBeGreaterThanOrEqual(6);
   });
 
+  it('does not hold a drained partition behind a long poll for caught-up ones', async () => {
+    cluster.createTopic('mixed', 2, { leaders: [1, 1] });
+    // One leader for both. Partition 0 stays empty; partition 1 needs many fetches (small per-partition fetch size).
+    for (let round = 0; round < 10; round++) await produce('mixed', 1, range(round * 20, round * 20 + 20));
+    const fetchMaxWaitMs = 3_000;
+    const reader = consumer({ autoOffsetReset: 'earliest', fetchMaxWaitMs, maxPartitionFetchBytes: 1, maxPollRecords: 20 });
+    reader.assign([0, 1].map((partition) => ({ topic: 'mixed', partition })));
+    const started = Date.now();
+    const records = await pollUntil(reader, 200, 20_000);
+    expect(values(records)).toEqual(range(0, 200));
+    // Ten fetches of partition 1; had each waited behind partition 0's long poll, this would take
+    // ten times fetchMaxWaitMs.
+    expect(Date.now() - started).toBeLessThan(3 * fetchMaxWaitMs);
+  });
+
   it('pauses and resumes partitions without losing their position', async () => {
     cluster.createTopic('t', 2);
     await produce('t', 0, ['a0', 'a1']);

@@ -53,7 +53,7 @@ describe('BrokerConnectionPool', () => {
       expect(pool.connectedNodes().sort()).toEqual([1, 2]);
       const moved = pool.client(1, { host: '127.0.0.1', port: 3 }, 'RaftkaClient');
       expect(moved.getChannel()).not.toBe(client.getChannel());
-      expect(pool.channelOptions()['grpc.max_receive_message_length']).toBe(65 * 1024 * 1024);
+      expect(pool.channelOptions()['grpc.max_receive_message_length']).toBe(2 ** 31 - 1);
       pool.disconnect(2);
       expect(pool.connectedNodes()).toEqual([1]);
     } finally {

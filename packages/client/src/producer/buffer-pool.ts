@@ -19,14 +19,23 @@ interface Waiter {
   resolve: () => void;
   reject: (error: Error) => void;
   timer: unknown;
+  /** Timed out: left in the queue and skipped when it reaches the head (removal stays O(1)). */
+  cancelled: boolean;
 }
+
+/** Served waiters are compacted out of the queue array once this many accumulate at its front. */
+const QUEUE_COMPACT_THRESHOLD = 1024;
 
 export class BufferPool {
   readonly totalBytes: number;
   readonly #timers: Timers;
   // Invariant: 0 <= #usedBytes <= totalBytes.
   #usedBytes = 0;
-  readonly #waiters: Waiter[] = [];
+  // A FIFO as array + head index: with thousands of blocked appends, Array#shift per served
+  // waiter made freeing memory quadratic.
+  #waiters: Waiter[] = [];
+  #head = 0;
+  #waiting = 0;
 
   constructor(totalBytes: number, timers: Timers) {
     invariant(Number.isSafeInteger(totalBytes) && totalBytes > 0, `buffer pool size must be a positive integer, got ${totalBytes}`);
@@ -40,13 +49,13 @@ export class BufferPool {
 
   /** Appends are waiting for memory: the accumulator treats every batch as ready, to free memory fast. */
   get hasWaiters(): boolean {
-    return this.#waiters.length > 0;
+    return this.#waiting > 0;
   }
 
   /** Takes `bytes` at once if possible (and nobody is waiting); returns whether it did. */
   tryAllocate(bytes: number): boolean {
     this.#checkSize(bytes);
-    if (this.#waiters.length > 0 || bytes > this.availableBytes) return false;
+    if (this.#waiting > 0 || bytes > this.availableBytes) return false;
     this.#usedBytes += bytes;
     return true;
   }
@@ -55,11 +64,11 @@ export class BufferPool {
   allocate(bytes: number, maxBlockMs: number): Promise<void> {
     if (this.tryAllocate(bytes)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { bytes, resolve, reject, timer: undefined };
+      const waiter: Waiter = { bytes, resolve, reject, timer: undefined, cancelled: false };
       waiter.timer = this.#timers.setTimeout(() => {
-        const index = this.#waiters.indexOf(waiter);
-        if (index === -1) return;
-        this.#waiters.splice(index, 1);
+        if (waiter.cancelled) return;
+        waiter.cancelled = true;
+        this.#waiting--;
         reject(
           new RaftkaError(
             'REQUEST_TIMED_OUT',
@@ -71,6 +80,7 @@ export class BufferPool {
         this.#serveWaiters();
       }, maxBlockMs);
       this.#waiters.push(waiter);
+      this.#waiting++;
     });
   }
 
@@ -82,13 +92,24 @@ export class BufferPool {
   }
 
   #serveWaiters(): void {
-    while (this.#waiters.length > 0) {
-      const head = this.#waiters[0]!;
-      if (head.bytes > this.availableBytes) return;
-      this.#waiters.shift();
-      this.#timers.clearTimeout(head.timer);
-      this.#usedBytes += head.bytes;
-      head.resolve();
+    while (this.#head < this.#waiters.length) {
+      const head = this.#waiters[this.#head]!;
+      if (!head.cancelled) {
+        if (head.bytes > this.availableBytes) break;
+        head.cancelled = true;
+        this.#waiting--;
+        this.#timers.clearTimeout(head.timer);
+        this.#usedBytes += head.bytes;
+        head.resolve();
+      }
+      this.#head++;
+    }
+    if (this.#head === this.#waiters.length) {
+      this.#waiters = [];
+      this.#head = 0;
+    } else if (this.#head >= QUEUE_COMPACT_THRESHOLD) {
+      this.#waiters = this.#waiters.slice(this.#head);
+      this.#head = 0;
     }
   }
 

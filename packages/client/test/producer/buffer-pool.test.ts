@@ -34,6 +34,26 @@ describe('BufferPool', () => {
     expect(time.pendingTimers).toBe(0);
   });
 
+  it('serves thousands of waiters in order, skipping ones that timed out in the middle of the queue', async () => {
+    const time = new ManualTime();
+    const pool = new BufferPool(3_000, time);
+    expect(pool.tryAllocate(3_000)).toBe(true);
+    const served: number[] = [];
+    const waits = Array.from({ length: 3_000 }, (_, index) =>
+      pool.allocate(1, index === 1_500 ? 100 : 60_000).then(
+        () => void served.push(index),
+        () => void served.push(-index),
+      ),
+    );
+    time.advance(100); // waiter 1500 times out while still queued
+    pool.free(3_000);
+    await Promise.all(waits);
+    expect(served.filter((index) => index >= 0)).toEqual(Array.from({ length: 3_000 }, (_, index) => index).filter((index) => index !== 1_500));
+    expect(served).toContain(-1_500);
+    expect(pool.hasWaiters).toBe(false);
+    expect(pool.availableBytes).toBe(1);
+  });
+
   it('fails an append with a timeout after maxBlockMs and lets later waiters proceed', async () => {
     const time = new ManualTime();
     const pool = new BufferPool(100, time);

@@ -23,8 +23,13 @@ afterEach(async () => {
   // Servers first: clients then fail fast instead of waiting on a paused broker.
   await cluster?.destroy();
   cluster = undefined;
-  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
+  // A client still holding records for a dead cluster must not keep the suite waiting.
+  for (const close of closers.splice(0).reverse()) {
+    await Promise.race([close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS_MAX).unref())]);
+  }
 });
+
+const CLOSE_WAIT_MS_MAX = 5_000;
 
 /** Short request deadlines: a paused broker must cost the clients seconds, not the default 30 s. */
 const REQUEST_TIMEOUT_MS = 2_000;

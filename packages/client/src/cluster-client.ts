@@ -53,6 +53,9 @@ export interface ClusterClientOptions {
   allowAutoTopicCreation?: boolean;
 }
 
+/** Methods `callAny` may send to the next broker after a timeout: they change nothing. */
+const READ_ONLY_METHODS: ReadonlySet<string> = new Set(['Metadata', 'DescribeCluster', 'DescribeConfigs']);
+
 /** ListOffsets sentinels (Kafka's ListOffsetsRequest.LATEST_TIMESTAMP and friends). */
 export const LATEST_TIMESTAMP = -1;
 export const EARLIEST_TIMESTAMP = -2;
@@ -157,12 +160,17 @@ export class ClusterClient {
    */
   async callAny<Request, Response>(service: ClientServiceName, method: string, request: Request, timeoutMs = this.#options.requestTimeoutMs): Promise<Response> {
     let lastError: RaftkaError | undefined;
+    // A read may also move on from a broker that did not answer in time (paused, overloaded);
+    // a write may not, since it may have been applied.
+    const readOnly = READ_ONLY_METHODS.has(method);
     for (const nodeId of this.#candidates()) {
       try {
         return await this.call<Request, Response>(nodeId, service, method, request, timeoutMs);
       } catch (error) {
         const raftkaError = toRaftkaError(error);
-        if (raftkaError.code !== 'NETWORK_EXCEPTION' && raftkaError.code !== 'BROKER_NOT_AVAILABLE') throw raftkaError;
+        const moveOn =
+          raftkaError.code === 'NETWORK_EXCEPTION' || raftkaError.code === 'BROKER_NOT_AVAILABLE' || (readOnly && raftkaError.code === 'REQUEST_TIMED_OUT');
+        if (!moveOn) throw raftkaError;
         lastError = raftkaError;
       }
     }

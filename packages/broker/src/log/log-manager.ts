@@ -34,6 +34,9 @@ export interface LogManagerOptions {
   maxOpenFiles?: number;
 }
 
+/** The quorum's metadata log directory under the same log dir (see @raftka/quorum). */
+const METADATA_LOG_DIRECTORY_NAME = '__cluster_metadata-0';
+
 /** Kafka's partition directory name. Topic names cannot contain '/', so it is unambiguous. */
 export function partitionDirName(topic: string, partition: number): string {
   invariant(Number.isInteger(partition) && partition >= 0, 'partition numbers are non-negative integers');
@@ -99,12 +102,16 @@ export class LogManager {
     return log;
   }
 
-  /** Partitions that have a directory under the log dir (what a restarting broker holds). */
+  /**
+   * Partitions that have a directory under the log dir (what a restarting broker holds). The
+   * metadata log's directory (`__cluster_metadata-0`, next to the partition logs as in Kafka) is
+   * the quorum's, never a partition log.
+   */
   async listPartitionsOnDisk(): Promise<{ topic: string; partition: number }[]> {
     await fs.mkdir(this.logDir, { recursive: true });
     const entries = await fs.readdir(this.logDir, { withFileTypes: true });
     return entries
-      .filter((entry) => entry.isDirectory())
+      .filter((entry) => entry.isDirectory() && entry.name !== METADATA_LOG_DIRECTORY_NAME)
       .map((entry) => parsePartitionDirName(entry.name))
       .filter((parsed): parsed is { topic: string; partition: number } => parsed !== undefined);
   }

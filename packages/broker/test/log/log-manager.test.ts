@@ -112,6 +112,7 @@ describe('LogManager retention', () => {
     await manager.openLog({ topic: 'my-topic', partition: 12, config: makeLogConfig() });
     await manager.openLog({ topic: 'other', partition: 0, config: makeLogConfig() });
     await fs.mkdir(`${logDir}/not-a-partition-dir-x`);
+    await fs.mkdir(`${logDir}/__cluster_metadata-0`);
     const found = await manager.listPartitionsOnDisk();
     expect(found.sort((a, b) => a.topic.localeCompare(b.topic))).toEqual([
       { topic: 'my-topic', partition: 12 },

@@ -67,14 +67,20 @@ async function partitionState(admin: Admin, topic: string, partition = 0): Promi
   return description!.partitions.find((candidate) => candidate.partition === partition)!;
 }
 
-async function readAll(current: ProcessCluster, topic: string, expected: number, partitions = [0]): Promise<ConsumerRecord[]> {
+async function readAll(
+  current: ProcessCluster,
+  topic: string,
+  expected: number | ((records: ConsumerRecord[]) => boolean),
+  partitions = [0],
+): Promise<ConsumerRecord[]> {
   const consumer = new Consumer({ bootstrapServers: current.bootstrapServers, autoOffsetReset: 'earliest', requestTimeoutMs: REQUEST_TIMEOUT_MS });
   closers.push(() => consumer.close());
   consumer.assign(partitions.map((partition) => ({ topic, partition })));
   const records: ConsumerRecord[] = [];
-  await waitFor(`${expected} records of ${topic}`, async () => {
+  const done = typeof expected === 'number' ? (read: ConsumerRecord[]) => read.length >= expected : expected;
+  await waitFor(`the expected records of ${topic}`, async () => {
     records.push(...(await consumer.poll({ timeoutMs: 200 })));
-    return records.length >= expected;
+    return done(records);
   }, 30_000);
   // Nothing beyond: poll once more briefly.
   records.push(...(await consumer.poll({ timeoutMs: 300 })));
@@ -214,7 +220,9 @@ describe('replication of real processes', () => {
     await safe.send({ topic: 'clicks', messages: [{ value: 'after-rejoin' }] });
     for (const follower of followers) await follower.stop('SIGKILL');
     await waitFor('the old leader to lead again', async () => (await partitionState(admin, 'clicks')).leader === leader, SESSION_TIMEOUT_MS + 15_000);
-    const history = (await readAll(current, 'clicks', values.length + 1)).map((record) => record.value!.toString());
-    expect(history).toEqual([...values, 'after-rejoin']);
+    const history = (await readAll(current, 'clicks', (read) => read.at(-1)?.value?.toString() === 'after-rejoin')).map((record) => record.value!.toString());
+    // 'maybe-in-flight' may or may not have reached the new leader (and becomes visible only once
+    // its high watermark passes it); the lost records never come back.
+    expect(history.filter((value) => value !== 'maybe-in-flight')).toEqual(['replicated', 'after-rejoin']);
   });
 });

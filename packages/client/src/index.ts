@@ -95,3 +95,52 @@ export {
   type OffsetSpec,
   type OffsetQuery,
 } from './admin/admin.js';
+export {
+  DEFAULT_GENERATION,
+  compareMembers,
+  compareTopicPartitions,
+  type MemberSubscription,
+  type PartitionAssignor,
+  type RebalanceProtocol,
+} from './consumer/assignors/types.js';
+export { rangeAssignor, assignRange, RANGE_ASSIGNOR_NAME } from './consumer/assignors/range.js';
+export { roundRobinAssignor, assignRoundRobin, ROUND_ROBIN_ASSIGNOR_NAME } from './consumer/assignors/round-robin.js';
+export {
+  cooperativeStickyAssignor,
+  assignCooperativeSticky,
+  encodeCooperativeStickyUserData,
+  memberGeneration,
+  COOPERATIVE_STICKY_ASSIGNOR_NAME,
+} from './consumer/assignors/cooperative-sticky.js';
+export {
+  encodeSubscription,
+  decodeSubscription,
+  encodeAssignment,
+  decodeAssignment,
+  SUBSCRIPTION_VERSION_MIN,
+  SUBSCRIPTION_VERSION_MAX,
+  ASSIGNMENT_VERSION_MIN,
+  ASSIGNMENT_VERSION_MAX,
+  type Subscription,
+  type Assignment,
+  type Versioned,
+} from './consumer/assignors/consumer-protocol.js';
+export {
+  BUILT_IN_ASSIGNORS,
+  DEFAULT_ASSIGNOR_NAMES,
+  assignorsByName,
+  supportedProtocols,
+  rebalanceProtocolFor,
+  selectProtocol,
+} from './consumer/assignors/protocol-selection.js';
+export {
+  performGroupAssignment,
+  decodeMembers,
+  subscribedTopics,
+  toMemberSubscription,
+  validateCooperativeAssignment,
+  assignmentChange,
+  type JoinedMember,
+  type DecodedMember,
+  type AssignmentChange,
+} from './consumer/assignors/group-assignment.js';

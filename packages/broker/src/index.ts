@@ -5,6 +5,7 @@ export * from './purgatory/index.js';
 export * from './producer-state/index.js';
 export * from './replica-manager/index.js';
 export * from './server/index.js';
+export * from './group/index.js';
 export { brokerConfigSchema, brokerConfigFromValues, parseEndpoints, type BrokerConfig } from './broker-config.js';
 export { BrokerServer, CONTROLLED_SHUTDOWN_MS_MAX, type BrokerServerOptions } from './broker-server.js';
 export { adminServiceImplementation, loadRaftkaAdminService, ADMIN_PROPAGATION_WAIT_MS_DEFAULT, type AdminServiceOptions } from './admin-service.js';

@@ -6,12 +6,9 @@
 // waits (up to the request's timeout) until its own metadata image shows it, so a client that
 // creates a topic and then asks this broker for its metadata finds it.
 
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { ErrorCode, RaftkaError, type ErrorCodeName, type Logger } from '@raftka/protocol';
 import {
-  findProtoDirectory,
   type ConfigSourceKind,
   type ControllerClient,
   type ItemError,
@@ -20,21 +17,6 @@ import {
 
 /** How long a broker waits for its image to show a committed admin change when the request gives no timeout. */
 export const ADMIN_PROPAGATION_WAIT_MS_DEFAULT = 5_000;
-
-const PROTO_LOADER_OPTIONS: protoLoader.Options = { keepCase: false, longs: Number, enums: String, bytes: Buffer, defaults: true, oneofs: true };
-
-let cached: grpc.ServiceClientConstructor | undefined;
-
-/** The RaftkaAdmin client constructor; its `.service` is the server-side definition. */
-export function loadRaftkaAdminService(): grpc.ServiceClientConstructor {
-  if (cached) return cached;
-  const file = path.join(findProtoDirectory('client.proto'), 'client.proto');
-  const root = grpc.loadPackageDefinition(protoLoader.loadSync(file, PROTO_LOADER_OPTIONS)) as unknown as {
-    raftka: { client: { v1: { RaftkaAdmin: grpc.ServiceClientConstructor } } };
-  };
-  cached = root.raftka.client.v1.RaftkaAdmin;
-  return cached;
-}
 
 export interface AdminServiceOptions {
   controller: ControllerClient;

@@ -11,29 +11,21 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '@raftka/protocol';
 import {
   BrokerLifecycle,
-  MESSAGE_BYTES_MAX,
   MetadataDelta,
   MetadataImage,
-  type BrokerEndpoint,
   type ControllerClient,
   type MetadataSource,
   type MetadataUpdate,
 } from '@raftka/quorum';
-import { adminServiceImplementation, loadRaftkaAdminService } from './admin-service.js';
+import { adminServiceImplementation } from './admin-service.js';
 import { parseEndpoints, type BrokerConfig } from './broker-config.js';
 import { ReplicaManager } from './replica-manager/replica-manager.js';
 import { clientServiceImplementation } from './server/client-service.js';
-import { loadRaftkaClientService } from './server/client-proto.js';
+import { BROKER_SERVER_OPTIONS, loadRaftkaAdminService, loadRaftkaClientService } from './server/client-proto.js';
 
 /** Controlled shutdown gets at most this long before the broker stops anyway. */
 export const CONTROLLED_SHUTDOWN_MS_MAX = 10_000;
 
-const SERVER_OPTIONS: grpc.ChannelOptions = {
-  'grpc.max_receive_message_length': MESSAGE_BYTES_MAX,
-  'grpc.max_send_message_length': MESSAGE_BYTES_MAX,
-  'grpc.http2.min_ping_interval_without_data_ms': 1_000,
-  'grpc.keepalive_permit_without_calls': 1,
-};
 
 export interface BrokerServerOptions {
   brokerId: number;
@@ -94,7 +86,7 @@ export class BrokerServer {
       logger,
     });
     replicaManager.start();
-    const server = new grpc.Server(SERVER_OPTIONS);
+    const server = new grpc.Server(BROKER_SERVER_OPTIONS);
     let lifecycle: BrokerLifecycle | undefined;
     server.addService(
       loadRaftkaClientService().service,

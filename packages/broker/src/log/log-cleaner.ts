@@ -123,7 +123,7 @@ export class LogCleaner {
       if (segmentEnd <= stats.firstDirtyOffset) continue;
       await forEachBatch(segment, async (batch) => {
         if (!isRewritable(batch)) return;
-        const { header, records } = await decodeRecordBatch(batch.buffer, batch.bufferPosition);
+        const { records } = await decodeRecordBatch(batch.buffer, batch.bufferPosition);
         for (const record of records) {
           if (record.key !== null) offsetMap.set(record.key.toString('latin1'), record.offset);
         }

@@ -36,18 +36,30 @@ export const BROKER_SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_permit_without_calls': 1,
 };
 
-let cached: grpc.ServiceClientConstructor | undefined;
+interface ClientServices {
+  RaftkaClient: grpc.ServiceClientConstructor;
+  RaftkaAdmin: grpc.ServiceClientConstructor;
+}
 
-/** The RaftkaClient client constructor; its `.service` is the server-side definition. */
-export function loadRaftkaClientService(): grpc.ServiceClientConstructor {
+let cached: ClientServices | undefined;
+
+function loadClientServices(): ClientServices {
   if (cached) return cached;
   const file = path.join(findProtoDirectory('client.proto'), 'client.proto');
   const definition = protoLoader.loadSync(file, CLIENT_PROTO_LOADER_OPTIONS);
-  const root = grpc.loadPackageDefinition(definition) as unknown as {
-    raftka: { client: { v1: { RaftkaClient: grpc.ServiceClientConstructor } } };
-  };
-  cached = root.raftka.client.v1.RaftkaClient;
+  const root = grpc.loadPackageDefinition(definition) as unknown as { raftka: { client: { v1: ClientServices } } };
+  cached = root.raftka.client.v1;
   return cached;
+}
+
+/** The RaftkaClient client constructor; its `.service` is the server-side definition. */
+export function loadRaftkaClientService(): grpc.ServiceClientConstructor {
+  return loadClientServices().RaftkaClient;
+}
+
+/** The RaftkaAdmin client constructor; its `.service` is the server-side definition. */
+export function loadRaftkaAdminService(): grpc.ServiceClientConstructor {
+  return loadClientServices().RaftkaAdmin;
 }
 
 // ---- Wire shapes (camelCase, as proto-loader decodes them with the options above) ----

@@ -18,8 +18,6 @@ import { loadServerConfig, type ServerConfig } from './server-config.js';
 
 /** A second signal, or a close that hangs, must not keep the process alive forever. */
 const SHUTDOWN_MS_MAX = 15_000;
-/** The partition logs live next to the metadata log, under the first log dir. */
-const PARTITION_LOGS_DIRECTORY = '.';
 
 interface RunningNode {
   close(graceful: boolean): Promise<void>;
@@ -56,7 +54,8 @@ async function startNode(config: ServerConfig, logger: Logger, onFatal: (error: 
         brokerId: config.quorum.nodeId,
         listener,
         config: config.broker,
-        logDir: path.resolve(config.quorum.logDirs[0]!, PARTITION_LOGS_DIRECTORY),
+        // Partition logs live next to the metadata log (__cluster_metadata-0), as in Kafka.
+        logDir: path.resolve(config.quorum.logDirs[0]!),
         clusterId: config.broker.clusterId,
         controller: controllerClient,
         metadata,

@@ -24,11 +24,15 @@ export async function freePort(): Promise<number> {
 export class BenchNode {
   child: ChildProcess | undefined;
   exited: Promise<void> = Promise.resolve();
+  private stopping = false;
+
   constructor(
     readonly nodeId: number,
     readonly port: number,
     readonly configFile: string,
     readonly dataDirectory: string,
+    /** When set, the server writes a V8 CPU profile there on a graceful stop. */
+    readonly cpuProfileDir?: string,
   ) {}
 
   get address(): string {
@@ -37,17 +41,27 @@ export class BenchNode {
 
   start(): void {
     // Warn level keeps the servers quiet unless something goes wrong, which then shows up here.
-    const child = spawn(process.execPath, [cliMain, 'server', '--config', this.configFile, '--override', 'log.level=warn'], {
+    const profiling = this.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', this.cpuProfileDir] : [];
+    const child = spawn(process.execPath, [...profiling, cliMain, 'server', '--config', this.configFile, '--override', 'log.level=warn'], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     this.child = child;
+    this.stopping = false;
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
-        // Only the benchmark's own SIGKILLs are expected; anything else is worth a line.
-        if (signal !== 'SIGKILL') console.error(`node ${this.nodeId} exited unexpectedly: code ${code}, signal ${signal}`);
+        // Only the benchmark's own SIGKILLs and stops are expected; anything else is worth a line.
+        if (signal !== 'SIGKILL' && !this.stopping) console.error(`node ${this.nodeId} exited unexpectedly: code ${code}, signal ${signal}`);
         resolve();
       }),
     );
+  }
+
+  /** Graceful stop (SIGTERM), so that a profiled server writes its profile. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.child?.kill('SIGTERM');
+    await this.exited;
+    this.child = undefined;
   }
 
   async kill(): Promise<void> {
@@ -58,7 +72,11 @@ export class BenchNode {
 }
 
 /** Writes the config files of `count` controllers under `root`; `extra` lines go to every node. */
-export async function createControllers(root: string, count: number, extra: readonly string[] = []): Promise<BenchNode[]> {
+export async function createControllers(
+  root: string,
+  count: number,
+  options: { extra?: readonly string[]; cpuProfileDir?: string } = {},
+): Promise<BenchNode[]> {
   const ports: number[] = [];
   for (let index = 0; index < count; index++) ports.push(await freePort());
   const voters = ports.map((port, index) => `${index + 1}@127.0.0.1:${port}`).join(',');
@@ -76,10 +94,10 @@ export async function createControllers(root: string, count: number, extra: read
         `controller.quorum.voters=${voters}`,
         `listeners=CONTROLLER://127.0.0.1:${ports[index]}`,
         `log.dirs=${dataDirectory}`,
-        ...extra,
+        ...(options.extra ?? []),
       ].join('\n'),
     );
-    nodes.push(new BenchNode(index + 1, ports[index]!, configFile, dataDirectory));
+    nodes.push(new BenchNode(index + 1, ports[index]!, configFile, dataDirectory, options.cpuProfileDir));
   }
   // Whatever happens to the benchmark, its servers must not outlive it.
   process.once('exit', () => {

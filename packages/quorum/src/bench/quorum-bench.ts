@@ -14,18 +14,16 @@
 // Run: npm run bench:quorum   (options: --seconds N --trials N --in-flight N --batch-records N
 //      --record-bytes N --rate RECORDS_PER_S --phases max,fixed,failover --cpu-prof-dir DIR)
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
 import { encodeMetadataRecord } from '../metadata/metadata-records.js';
 import { QuorumClient } from '../transport/grpc-transport.js';
 import { QuorumAdmin } from '../transport/quorum-admin.js';
+import { createControllers, until, type BenchNode } from './bench-cluster.js';
 
 const RECORD_POOL_SIZE = 65_536;
 /** Deadline of one append of the measurements. */
@@ -101,71 +99,6 @@ function parseOptions(argv: string[]): BenchOptions {
   return options;
 }
 
-const cliMain = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'cli', 'dist', 'main.js');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-class BenchNode {
-  child: ChildProcess | undefined;
-  exited: Promise<void> = Promise.resolve();
-  constructor(
-    readonly nodeId: number,
-    readonly port: number,
-    readonly configFile: string,
-    readonly cpuProfileDir: string | undefined,
-  ) {}
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-  start(): void {
-    // Warn level keeps the servers quiet unless something goes wrong, which then shows up here.
-    const profiling = this.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', this.cpuProfileDir] : [];
-    const child = spawn(process.execPath, [...profiling, cliMain, 'server', '--config', this.configFile, '--override', 'log.level=warn'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
-    this.child = child;
-    this.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        // Only the benchmark's own SIGKILLs and stops are expected; anything else is worth a line.
-        if (signal !== 'SIGKILL' && !this.stopping) console.error(`node ${this.nodeId} exited unexpectedly: code ${code}, signal ${signal}`);
-        resolve();
-      }),
-    );
-  }
-  private stopping = false;
-  /** Graceful stop, so that a profiled server writes its profile. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    this.child?.kill('SIGTERM');
-    await this.exited;
-    this.child = undefined;
-  }
-  async kill(): Promise<void> {
-    this.child?.kill('SIGKILL');
-    await this.exited;
-    this.child = undefined;
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, pollMs = 5): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}
-
 /** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
 const PROC_TICKS_PER_S = 100;
 
@@ -201,34 +134,12 @@ function ms(microseconds: number): string {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'raftka-quorum-bench-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const voters = ports.map((port, index) => `${index + 1}@127.0.0.1:${port}`).join(',');
-  const nodes: BenchNode[] = [];
-  for (let index = 0; index < 3; index++) {
-    const directory = path.join(root, `node-${index + 1}`);
-    await fs.mkdir(directory, { recursive: true });
-    const configFile = path.join(directory, 'server.properties');
-    await fs.writeFile(
-      configFile,
-      [
-        'process.roles=controller',
-        `node.id=${index + 1}`,
-        `controller.quorum.voters=${voters}`,
-        `listeners=CONTROLLER://127.0.0.1:${ports[index]}`,
-        `log.dirs=${path.join(directory, 'data')}`,
-      ].join('\n'),
-    );
-    nodes.push(new BenchNode(index + 1, ports[index]!, configFile, options.cpuProfileDir));
-  }
+  const nodes = await createControllers(root, 3, options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {});
   const admins = new Map(nodes.map((node) => [node.nodeId, new QuorumAdmin(node.address, 5_000)]));
   const admin = (nodeId: number): QuorumAdmin => admins.get(nodeId)!;
   let closeClients = (): void => undefined;
   try {
     for (const node of nodes) node.start();
-    // Whatever happens to this process, its servers must not outlive it.
-    process.once('exit', () => {
-      for (const node of nodes) node.child?.kill('SIGKILL');
-    });
     const leaderOf = async (): Promise<number> =>
       until('a leader', async () => {
         for (const node of nodes.filter((candidate) => candidate.child)) {

@@ -19,16 +19,28 @@ export const RAFTKA_BIN = path.join(REPOSITORY_ROOT, 'packages', 'cli', 'dist', 
 const LOG_LINES_MAX = 5_000;
 const POLL_INTERVAL_MS = 20;
 
-/** Asks the OS for a free loopback port (bind to 0, read it, release it). */
+/** Ports this process has handed out: the OS may offer a just-released port again. */
+const handedOutPorts = new Set<number>();
+
+/**
+ * Asks the OS for a free loopback port (bind to 0, read it, release it), never one this process
+ * handed out before: a cluster's nodes are given their ports before any of them binds, so a port
+ * offered twice would make two nodes collide.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port: bound } = server.address() as net.AddressInfo;
+        server.close(() => resolve(bound));
+      });
     });
-  });
+    if (handedOutPorts.has(port)) continue;
+    handedOutPorts.add(port);
+    return port;
+  }
 }
 
 /** Polls `condition` until it returns a value other than undefined/false, or throws at the deadline. */

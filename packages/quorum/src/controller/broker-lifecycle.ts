@@ -8,11 +8,15 @@
 // The metadata offset it reports comes from the broker's metadata observer: the controller
 // unfences a broker only once it has applied the log up to its own registration, so a broker
 // never leads partitions with an image older than the one that made it a replica.
+//
+// Next to the heartbeats it keeps a BrokerSession call open with the active controller, so the
+// controller learns of this process's death from the closed connection instead of the session
+// timeout; the call is reopened at once when it breaks while the broker lives.
 
 import { randomUUID } from 'node:crypto';
 import { RaftkaError, type Logger } from '@raftka/protocol';
 import type { BrokerEndpoint } from '../metadata/metadata-records.js';
-import type { ControllerClient } from './controller-client.js';
+import type { BrokerSessionCall, ControllerClient } from './controller-client.js';
 
 export type BrokerLifecycleState = 'starting' | 'fenced' | 'active' | 'shutting-down' | 'stopped';
 
@@ -35,6 +39,8 @@ export class BrokerLifecycle {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private readonly listeners: ((state: BrokerLifecycleState) => void)[] = [];
+  /** Invariant: when set, opened for the current `epoch`. */
+  private session: { call: BrokerSessionCall; brokerEpoch: number } | undefined;
   private readonly logger: Logger;
 
   constructor(private readonly options: BrokerLifecycleOptions) {
@@ -65,6 +71,7 @@ export class BrokerLifecycle {
   stop(): void {
     this.running = false;
     clearTimeout(this.timer);
+    this.closeSession();
   }
 
   /**
@@ -72,7 +79,17 @@ export class BrokerLifecycle {
    * that the broker may stop (it is then fenced). Resolves when done or at the deadline.
    */
   async controlledShutdown(timeoutMs: number): Promise<boolean> {
-    this.stop();
+    try {
+      return await this.runControlledShutdown(timeoutMs);
+    } finally {
+      // Only now: the controller moving leaders must not see a lost connection meanwhile.
+      this.closeSession();
+    }
+  }
+
+  private async runControlledShutdown(timeoutMs: number): Promise<boolean> {
+    this.running = false;
+    clearTimeout(this.timer);
     if (this.epoch < 0) return false;
     this.setState('shutting-down');
     const deadline = Date.now() + timeoutMs;
@@ -107,6 +124,7 @@ export class BrokerLifecycle {
     try {
       if (this.currentState === 'starting') await this.register();
       else await this.heartbeat();
+      this.ensureSession();
     } catch (error) {
       if (error instanceof RaftkaError && (error.code === 'STALE_BROKER_EPOCH' || error.code === 'BROKER_ID_NOT_REGISTERED')) {
         this.logger.warn({ err: error }, 'the controller no longer knows this registration; registering again');
@@ -141,6 +159,43 @@ export class BrokerLifecycle {
     });
     if (!this.running) return;
     this.setState(response.isFenced ? 'fenced' : 'active');
+  }
+
+  /**
+   * Opens the session call with the controller the last heartbeat reached, unless one is open
+   * there for this registration already.
+   */
+  private ensureSession(): void {
+    if (!this.running || this.epoch < 0) return;
+    const active = this.options.controller.activeController;
+    if (this.session !== undefined && this.session.brokerEpoch === this.epoch && this.session.call.address === active) return;
+    this.closeSession();
+    const call = this.options.controller.openBrokerSession({ brokerId: this.options.brokerId, brokerEpoch: this.epoch });
+    const session = { call, brokerEpoch: this.epoch };
+    this.session = session;
+    let wasAccepted = false;
+    call.accepted.then(
+      () => {
+        wasAccepted = true;
+      },
+      (error: unknown) => this.logger.debug({ err: error, controller: call.address }, 'the controller refused the broker session; retrying on the next heartbeat'),
+    );
+    void call.ended.then(() => {
+      if (this.session !== session) return;
+      this.session = undefined;
+      // A session that was up broke while this broker lives: reopen before the controller's
+      // grace runs out. A refused one waits for the next heartbeat (no busy loop).
+      if (wasAccepted && this.running) {
+        this.logger.info({ controller: call.address }, 'the broker session with the controller broke; reopening it');
+        this.ensureSession();
+      }
+    });
+  }
+
+  private closeSession(): void {
+    const session = this.session;
+    this.session = undefined;
+    session?.call.close();
   }
 
   private setState(state: BrokerLifecycleState): void {

@@ -68,6 +68,18 @@ const CONTROLLER_CHANNEL_OPTIONS: grpc.ChannelOptions = Object.fromEntries(
 
 type GrpcClient = grpc.Client & Record<string, (request: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: unknown) => void) => void>;
 
+/** An open BrokerSession call (see proto/controller.proto). */
+export interface BrokerSessionCall {
+  /** The controller it went to. */
+  readonly address: string;
+  /** Resolves when the controller accepts the session; rejects with its refusal or a transport error. */
+  readonly accepted: Promise<void>;
+  /** Resolves when the call is over, for whatever reason (never rejects). */
+  readonly ended: Promise<void>;
+  /** Ends the call from this side. */
+  close(): void;
+}
+
 export interface ControllerClientOptions {
   /** host:port of every controller's CONTROLLER listener (the voters of controller.quorum.voters). */
   controllers: readonly string[];
@@ -99,6 +111,49 @@ export class ControllerClient {
 
   brokerHeartbeat(request: BrokerHeartbeatRequest): Promise<BrokerHeartbeatResponse> {
     return this.call('BrokerHeartbeat', request, brokerHeartbeatResponseFromProto);
+  }
+
+  /**
+   * Opens the broker's session call with the controller believed active. A NOT_CONTROLLER refusal
+   * naming another controller points later calls there; the caller opens a new session then.
+   */
+  openBrokerSession(request: { brokerId: number; brokerEpoch: number }): BrokerSessionCall {
+    const address = this.nextCandidate();
+    const client = this.clientFor(address) as unknown as Record<string, (request: unknown) => grpc.ClientReadableStream<Record<string, unknown>>>;
+    const call = client['BrokerSession']!(request);
+    let accept!: () => void;
+    let refuse!: (error: unknown) => void;
+    const accepted = new Promise<void>((resolve, reject) => {
+      accept = resolve;
+      refuse = reject;
+    });
+    // A refusal nobody awaits must not become an unhandled rejection.
+    accepted.catch(() => undefined);
+    const ended = new Promise<void>((resolve) => {
+      call.on('data', (event: Record<string, unknown>) => {
+        const failure = controllerErrorFromProto(event['error']);
+        if (failure === undefined) {
+          this.active = address;
+          accept();
+          return;
+        }
+        if (failure instanceof NotControllerError) {
+          const named = failure.activeControllerAddress;
+          this.active = named !== undefined && named !== address ? named : undefined;
+        }
+        refuse(failure);
+      });
+      call.on('error', (error: grpc.ServiceError) => {
+        if (this.active === address && error.code !== grpc.status.CANCELLED) this.active = undefined;
+        refuse(new RaftkaError('NETWORK_EXCEPTION', `BrokerSession to ${address}: ${error.details || error.message}`, { cause: error }));
+        resolve();
+      });
+      call.on('end', () => {
+        refuse(new RaftkaError('NETWORK_EXCEPTION', `BrokerSession to ${address} ended before it was accepted`));
+        resolve();
+      });
+    });
+    return { address, accepted, ended, close: () => call.cancel() };
   }
 
   alterPartition(request: AlterPartitionRequest): Promise<AlterPartitionResponse> {

@@ -10,10 +10,12 @@
 import { ConfigError, resolveConfig, type ConfigSchema, type ConfigSource, type ConfigValue } from '@raftka/protocol';
 
 /**
- * Session timeout 3000 ms with heartbeats every 500 ms. Why not Kafka's 9000/2000: Raftka aims for
- * partition-leader failover well within a few seconds after a broker dies (the deployment target is
- * p50 < 1 s after SIGKILL when a restarted broker re-registers, which fences its old incarnation at
- * once; a broker that does not come back is fenced after the session timeout). Six heartbeats per
+ * Session timeout 3000 ms with heartbeats every 500 ms. Why not Kafka's 9000/2000: the session
+ * timeout is what fences a broker that hangs (a long GC pause, SIGSTOP, a network partition) and
+ * Raftka aims for failover within a few seconds then. A broker that dies is not waiting on it: its
+ * closed connection ends its BrokerSession call and the controller fences it after
+ * BROKER_CONNECTION_LOSS_GRACE_MS (a restarted broker's re-registration fences its old incarnation
+ * at once too). Six heartbeats per
  * session let a broker lose or delay five in a row (a GC pause, a slow RPC, a controller failover)
  * before it is fenced, so the fast timeout does not cause flapping. Lower both for faster failover;
  * the interval must stay at most a third of the timeout (asserted below).

@@ -230,6 +230,11 @@ export function brokerHeartbeatFromProto(value: unknown): BrokerHeartbeatRequest
   };
 }
 
+export function brokerSessionFromProto(value: unknown): { brokerId: number; brokerEpoch: number } {
+  const message = object(value, 'request');
+  return { brokerId: int(message, 'brokerId'), brokerEpoch: int(message, 'brokerEpoch') };
+}
+
 export function alterPartitionFromProto(value: unknown): AlterPartitionRequest {
   const message = object(value, 'request');
   return {

@@ -14,6 +14,7 @@ import {
   alterPartitionResponseToProto,
   brokerHeartbeatFromProto,
   brokerRegistrationFromProto,
+  brokerSessionFromProto,
   controllerErrorToProto,
   createPartitionsFromProto,
   createPartitionsResponseToProto,
@@ -58,6 +59,35 @@ function handler<Request>(
   };
 }
 
+/**
+ * BrokerSession: accept (one empty event) and hold the call open until either side ends it. A
+ * refusal is one event carrying the error, then the end of the call.
+ */
+function brokerSessionHandler(controller: QuorumController, logger: Logger): (call: grpc.ServerWritableStream<unknown, unknown>) => void {
+  return (call) => {
+    let brokerId: number;
+    let brokerEpoch: number;
+    let session: { lost: () => void };
+    try {
+      ({ brokerId, brokerEpoch } = brokerSessionFromProto(call.request));
+      session = controller.openBrokerSession(brokerId, brokerEpoch, () => call.end());
+    } catch (error) {
+      logger.debug({ err: error, peer: call.getPeer() }, 'refused a broker session');
+      call.write({ error: controllerErrorToProto(error) });
+      call.end();
+      return;
+    }
+    call.write({ error: null });
+    logger.debug({ brokerId, brokerEpoch }, 'broker session opened');
+    // 'cancelled' is the broker's side going away (its process died, or it closed the call).
+    call.on('cancelled', () => {
+      logger.info({ brokerId, brokerEpoch }, 'lost the connection to a broker');
+      session.lost();
+    });
+    call.on('error', () => session.lost());
+  };
+}
+
 /** The ControllerService bound to a controller, ready to be served by the quorum's gRPC server. */
 export function controllerService(controller: QuorumController, logger: Logger): ExtraService {
   return {
@@ -65,6 +95,7 @@ export function controllerService(controller: QuorumController, logger: Logger):
     implementation: {
       BrokerRegistration: handler(logger, 'BrokerRegistration', brokerRegistrationFromProto, (request) => controller.registerBroker(request)),
       BrokerHeartbeat: handler(logger, 'BrokerHeartbeat', brokerHeartbeatFromProto, (request) => controller.brokerHeartbeat(request)),
+      BrokerSession: brokerSessionHandler(controller, logger),
       AlterPartition: handler(logger, 'AlterPartition', alterPartitionFromProto, async (request) =>
         alterPartitionResponseToProto(await controller.alterPartition(request)) as object,
       ),

@@ -64,6 +64,18 @@ export interface QuorumControllerOptions {
   clock: () => number;
 }
 
+/**
+ * How long a broker whose BrokerSession call ended has to be heard from again before it is fenced.
+ * A killed broker's connection closes at once and it never comes back; a live broker whose
+ * connection merely broke notices at the same moment and reopens the session within milliseconds.
+ */
+export const BROKER_CONNECTION_LOSS_GRACE_MS = 200;
+
+interface BrokerSessionHandle {
+  brokerEpoch: number;
+  end: () => void;
+}
+
 export class QuorumController {
   private readonly log: MetadataLog;
   private readonly publisher: MetadataPublisher;
@@ -76,6 +88,8 @@ export class QuorumController {
   private tail: Promise<unknown> = Promise.resolve();
   private pendingCount = 0;
   private lastRebalanceMs: number | undefined;
+  /** Broker id -> its newest open BrokerSession call (older ones of the broker are ignored). */
+  private readonly sessions = new Map<number, BrokerSessionHandle>();
 
   constructor(options: QuorumControllerOptions) {
     this.log = options.log;
@@ -100,6 +114,37 @@ export class QuorumController {
   resign(): void {
     this.active = false;
     this.heartbeats.reset();
+    // Brokers reopen their sessions with the new active controller.
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const session of sessions) session.end();
+  }
+
+  /**
+   * Accepts a broker's BrokerSession call (see proto/controller.proto): throws NOT_CONTROLLER, or
+   * the heartbeat's errors for an unknown or stale registration. `end` finishes the call from this
+   * side (when this controller resigns). Call the returned `lost` when the broker's side ends it.
+   */
+  openBrokerSession(brokerId: number, brokerEpoch: number, end: () => void): { lost: () => void } {
+    this.requireActive();
+    const broker = this.publisher.image.brokers.get(brokerId);
+    if (broker === undefined) {
+      throw new RaftkaError('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered; it must register before it opens a session`, { retriable: false });
+    }
+    if (broker.brokerEpoch !== brokerEpoch) {
+      throw new RaftkaError('STALE_BROKER_EPOCH', `broker ${brokerId} opened a session with epoch ${brokerEpoch} but its registration has epoch ${broker.brokerEpoch}`, { retriable: false });
+    }
+    const handle: BrokerSessionHandle = { brokerEpoch, end };
+    this.sessions.set(brokerId, handle);
+    this.heartbeats.touch(brokerId, this.clock());
+    return {
+      lost: () => {
+        if (this.sessions.get(brokerId) !== handle) return;
+        this.sessions.delete(brokerId);
+        if (!this.active || this.publisher.image.brokers.get(brokerId)?.brokerEpoch !== brokerEpoch) return;
+        this.heartbeats.connectionLost(brokerId, this.clock(), BROKER_CONNECTION_LOSS_GRACE_MS);
+      },
+    };
   }
 
   registerBroker(request: BrokerRegistrationRequest): Promise<BrokerRegistrationResponse> {

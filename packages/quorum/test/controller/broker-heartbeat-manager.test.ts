@@ -38,6 +38,29 @@ describe('BrokerHeartbeatManager', () => {
     expect(manager.brokersToFence(cluster.image, 53_000)).toEqual([2]);
   });
 
+  it('ends the session of a broker whose connection was lost after the grace, unless it is heard from again', () => {
+    const cluster = new TestCluster();
+    cluster.startBrokers([1, 2, 3]);
+    const manager = new BrokerHeartbeatManager({ sessionTimeoutMs: 3000 });
+    for (const brokerId of [1, 2, 3]) manager.touch(brokerId, 1000);
+    // Broker 2's process dies: its connection closes at 1100.
+    manager.connectionLost(2, 1100, 200);
+    // Broker 3's connection breaks too, but it reconnects (a new session counts as contact).
+    manager.connectionLost(3, 1100, 200);
+    expect(manager.brokersToFence(cluster.image, 1299)).toEqual([]);
+    manager.touch(3, 1250);
+    expect(manager.hasExpired(2, 1299)).toBe(false);
+    expect(manager.hasExpired(2, 1300)).toBe(true);
+    expect(manager.brokersToFence(cluster.image, 1300)).toEqual([2]);
+    // Nothing else changed: broker 3 lives on to its normal session timeout.
+    expect(manager.brokersToFence(cluster.image, 4249)).toEqual([1, 2]);
+    expect(manager.brokersToFence(cluster.image, 4250)).toEqual([1, 2, 3]);
+    // A connection lost of a broker never heard from does not start a session.
+    const fresh = new BrokerHeartbeatManager({ sessionTimeoutMs: 3000 });
+    fresh.connectionLost(1, 0, 200);
+    expect(fresh.hasExpired(1, 10_000)).toBe(false);
+  });
+
   it('orders expired brokers stalest first and forgets unregistered ones', () => {
     const cluster = new TestCluster();
     cluster.startBrokers([1, 2, 3]);

@@ -33,6 +33,7 @@ describe('proto/controller.proto and proto/metadata.proto', () => {
         'AllocateProducerIds',
         'AlterPartition',
         'BrokerHeartbeat',
+        'BrokerSession',
         'BrokerRegistration',
         'CreatePartitions',
         'CreateTopics',

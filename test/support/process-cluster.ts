@@ -176,6 +176,11 @@ export class ProcessCluster {
     const ports: number[] = [];
     for (let i = 0; i < options.voters; i++) ports.push(await freePort());
     const voters = ports.map((port, index) => `${index + 1}@127.0.0.1:${port}`).join(',');
+    // __consumer_offsets is never created with fewer replicas than configured, so a cluster of
+    // one or two brokers asks for that many (as `raftka cluster up` does); tests may override it.
+    const brokerCount = options.brokers ?? 0;
+    const groupDefaults: Record<string, string> =
+      brokerCount > 0 && brokerCount < 3 ? { 'offsets.topic.replication.factor': String(brokerCount) } : {};
     const nodes: ServerProcess[] = [];
     for (let index = 0; index < options.voters; index++) {
       const nodeId = index + 1;
@@ -188,6 +193,7 @@ export class ProcessCluster {
         listeners: `CONTROLLER://127.0.0.1:${ports[index]}`,
         'log.dirs': path.join(directory, 'data'),
         'log.level': 'info',
+        ...groupDefaults,
         ...options.properties,
       };
       const configFile = path.join(directory, 'server.properties');
@@ -207,6 +213,7 @@ export class ProcessCluster {
         listeners: `PLAINTEXT://127.0.0.1:${port}`,
         'log.dirs': path.join(directory, 'data'),
         'log.level': 'info',
+        ...groupDefaults,
         ...options.properties,
       };
       const configFile = path.join(directory, 'server.properties');

@@ -1,6 +1,7 @@
 // One broker: the replica manager driven by the metadata image, the client-facing gRPC services
-// (RaftkaClient, RaftkaAdmin) on the broker listener, and the broker's lifecycle with the
-// controller (register, heartbeat, unfence once caught up, controlled shutdown).
+// (RaftkaClient, RaftkaAdmin, and RaftkaGroups backed by the group coordinator) on the broker
+// listener, and the broker's lifecycle with the controller (register, heartbeat, unfence once
+// caught up, controlled shutdown).
 //
 // Start order matters for safety: the replica manager follows the image before the broker
 // registers, so by the time the controller unfences it (it has applied the log up to its own
@@ -21,7 +22,12 @@ import { adminServiceImplementation } from './admin-service.js';
 import { parseEndpoints, type BrokerConfig } from './broker-config.js';
 import { ReplicaManager } from './replica-manager/replica-manager.js';
 import { clientServiceImplementation } from './server/client-service.js';
-import { BROKER_SERVER_OPTIONS, loadRaftkaAdminService, loadRaftkaClientService } from './server/client-proto.js';
+import { BROKER_SERVER_OPTIONS, loadRaftkaAdminService, loadRaftkaClientService, loadRaftkaGroupsService } from './server/client-proto.js';
+import { GroupRuntime } from './group/group-runtime.js';
+import { groupServiceImplementation } from './group/group-service.js';
+import { committedOffsetsOf, countIsrChanges, registerBrokerCollectors } from './metrics/broker-collectors.js';
+import { instrumentServer } from './metrics/grpc-instrumentation.js';
+import type { NodeMetrics } from './metrics/node-metrics.js';
 
 /** Controlled shutdown gets at most this long before the broker stops anyway. */
 export const CONTROLLED_SHUTDOWN_MS_MAX = 10_000;
@@ -41,6 +47,8 @@ export interface BrokerServerOptions {
   /** auto.create.topics.enable: Metadata requests that allow it create unknown topics with the cluster defaults. */
   autoCreateTopicsEnable: boolean;
   logger: Logger;
+  /** The node's metrics: the services are measured and the broker's gauges registered there. */
+  metrics?: NodeMetrics;
 }
 
 /**
@@ -73,6 +81,8 @@ export class BrokerServer {
     private readonly server: grpc.Server,
     readonly port: number,
     private readonly logger: Logger,
+    /** The group coordinator of the `__consumer_offsets` partitions this broker leads. */
+    readonly groups: GroupRuntime,
   ) {}
 
   static async start(options: BrokerServerOptions): Promise<BrokerServer> {
@@ -82,11 +92,23 @@ export class BrokerServer {
       brokerId: options.brokerId,
       logDir: options.logDir,
       config: { ...options.config.replicaManager, listenerName: options.listener.name },
-      alterPartition: (request) => controller.alterPartition(request),
+      alterPartition: options.metrics
+        ? countIsrChanges(options.metrics, () => metadata.image, (request) => controller.alterPartition(request))
+        : (request) => controller.alterPartition(request),
       logger,
     });
     replicaManager.start();
+    // Follows __consumer_offsets leadership from the first metadata update on (subscribed below).
+    const groups = new GroupRuntime({
+      replicaManager,
+      config: options.config.groups,
+      listenerName: options.listener.name,
+      createTopics: (request) => controller.createTopics(request),
+      logger,
+    });
+    groups.start();
     const server = new grpc.Server(BROKER_SERVER_OPTIONS);
+    if (options.metrics) instrumentServer(options.metrics, server);
     let lifecycle: BrokerLifecycle | undefined;
     server.addService(
       loadRaftkaClientService().service,
@@ -104,6 +126,7 @@ export class BrokerServer {
       loadRaftkaAdminService().service,
       adminServiceImplementation({ controller, image: () => metadata.image, waitForImage: (condition, timeoutMs) => metadata.waitFor(condition, timeoutMs), logger }),
     );
+    server.addService(loadRaftkaGroupsService().service, groupServiceImplementation({ runtime: groups, logger }));
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${options.listener.host}:${options.listener.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
         error ? reject(error) : resolve(bound),
@@ -122,7 +145,17 @@ export class BrokerServer {
       heartbeatIntervalMs: options.heartbeatIntervalMs,
       logger,
     });
-    const broker = new BrokerServer(replicaManager, lifecycle, server, port, logger);
+    if (options.metrics) {
+      const registered = lifecycle;
+      registerBrokerCollectors(options.metrics, {
+        brokerId: options.brokerId,
+        image: () => replicaManager.image,
+        log: (topic, partition) => replicaManager.logManager.getLog(topic, partition),
+        lifecycleState: () => registered.state,
+        committedOffsets: () => committedOffsetsOf(groups),
+      });
+    }
+    const broker = new BrokerServer(replicaManager, lifecycle, server, port, logger, groups);
     // Subscribe and replay what is already applied in one synchronous step: nothing is missed or
     // seen twice (updates are delivered on later turns of the event loop).
     broker.unsubscribe = metadata.subscribe((update) => void replicaManager.applyMetadata(update));
@@ -152,6 +185,8 @@ export class BrokerServer {
     if (options.graceful) await this.lifecycle.controlledShutdown(CONTROLLED_SHUTDOWN_MS_MAX);
     else this.lifecycle.stop();
     this.unsubscribe?.();
+    // Parked joins and syncs are answered NOT_COORDINATOR now, so the server's calls can finish.
+    this.groups.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

@@ -9,3 +9,4 @@ export * from './group/index.js';
 export { brokerConfigSchema, brokerConfigFromValues, parseEndpoints, type BrokerConfig } from './broker-config.js';
 export { BrokerServer, CONTROLLED_SHUTDOWN_MS_MAX, type BrokerServerOptions } from './broker-server.js';
 export { adminServiceImplementation, ADMIN_PROPAGATION_WAIT_MS_DEFAULT, type AdminServiceOptions } from './admin-service.js';
+export * from './metrics/index.js';

@@ -6,6 +6,7 @@ import type { Acks, CompressionType } from '@raftka/client';
 import { RaftkaError } from '@raftka/protocol';
 import type { StartOffset } from './consume/consume-command.js';
 import type { TopicsOptions } from './topics/topics-command.js';
+import type { GroupsOptions } from './groups/groups-command.js';
 
 // Each command's module is loaded only when that command runs: a client command then never
 // loads the broker and quorum code, which halves the start-up time of short commands.
@@ -17,11 +18,19 @@ const commands = {
   consume: () => import('./consume/consume-command.js'),
   producerPerf: () => import('./perf/producer-perf.js'),
   consumerPerf: () => import('./perf/consumer-perf.js'),
+  groups: () => import('./groups/groups-command.js'),
+  cluster: () => import('./cluster/cluster-command.js'),
 };
 
 function positiveInteger(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return parsed;
+}
+
+function signedInteger(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || value.trim() === '') throw new InvalidArgumentError('expected an integer');
   return parsed;
 }
 
@@ -226,9 +235,10 @@ clientCommand(program.command('produce'), 'raftka produce')
   .addOption(new Option('--linger-ms <ms>', 'how long a batch waits for more records').argParser(nonNegativeInteger))
   .addOption(new Option('--batch-size <bytes>', 'upper bound of a batch').argParser(nonNegativeInteger))
   .option('--property <key=value>', 'line reader setting (repeatable): parse.key=true, key.separator=<text> (default tab), null.marker=<text>', keyValue)
+  .option('--file <path>', 'read the lines from this file instead of stdin (with a progress bar of records and MB/s when stderr is a terminal)')
   .addHelpText('after', '\nFailed records are printed to stderr, one line each (line number and Kafka error name), and make the exit code 1.')
   .action(
-    async (options: { bootstrapServer: string[]; topic: string; acks: Acks; compression: string; partition?: number; lingerMs?: number; batchSize?: number; property?: Record<string, string> }) => {
+    async (options: { bootstrapServer: string[]; topic: string; acks: Acks; compression: string; partition?: number; lingerMs?: number; batchSize?: number; property?: Record<string, string>; file?: string }) => {
       const { produceCommand } = await commands.produce().catch(failWith('raftka produce'));
       const stopSignal = stopOnSignal();
       const produceOptions = {
@@ -240,8 +250,9 @@ clientCommand(program.command('produce'), 'raftka produce')
         ...(options.lingerMs === undefined ? {} : { lingerMs: options.lingerMs }),
         ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
         properties: options.property ?? {},
+        ...(options.file === undefined ? {} : { file: options.file }),
       };
-      const io = { input: process.stdin, reportFailure: (line: string) => process.stderr.write(`raftka produce: ${line}\n`), stopSignal };
+      const io = { input: process.stdin, reportFailure: (line: string) => process.stderr.write(`raftka produce: ${line}\n`), stopSignal, progressStream: process.stderr };
       const failed = await produceCommand(produceOptions, io).catch(failWith('raftka produce'));
       if (failed > 0) {
         process.stderr.write(`raftka produce: ${failed} record(s) failed\n`);
@@ -251,7 +262,7 @@ clientCommand(program.command('produce'), 'raftka produce')
   );
 
 clientCommand(program.command('consume'), 'raftka consume')
-  .description('print a topic\'s records to stdout, one per line (kafka-console-consumer; all partitions, manually assigned)')
+  .description('print a topic\'s records to stdout, one per line (kafka-console-consumer; every partition assigned manually, or shared in a consumer group with --group)')
   .addOption(bootstrapOption())
   .requiredOption('--topic <name>', 'the topic')
   .option('--from-beginning', 'start at the earliest offset instead of the end of the log')
@@ -259,6 +270,7 @@ clientCommand(program.command('consume'), 'raftka consume')
   .addOption(new Option('--offset <n|earliest|latest>', 'where to start (a number needs --partition)').argParser(startOffset))
   .addOption(new Option('--max-messages <n>', 'exit after printing this many records').argParser(positiveInteger))
   .addOption(new Option('--timeout-ms <ms>', 'exit after this long without a record').argParser(positiveInteger))
+  .option('--group <id>', 'consume as a member of this consumer group (partitions assigned by the group, offsets committed after each printed batch; not with --partition/--offset)')
   .option(
     '--property <key=value>',
     'formatter setting (repeatable): print.key, print.partition, print.offset, print.timestamp, print.headers, print.value (true/false), key.separator, line.separator, null.literal',
@@ -274,6 +286,7 @@ clientCommand(program.command('consume'), 'raftka consume')
       offset?: StartOffset;
       maxMessages?: number;
       timeoutMs?: number;
+      group?: string;
       property?: Record<string, string>;
     }) => {
       const stopSignal = stopOnSignal();
@@ -288,6 +301,7 @@ clientCommand(program.command('consume'), 'raftka consume')
           ...(options.offset === undefined ? {} : { offset: options.offset }),
           ...(options.maxMessages === undefined ? {} : { maxMessages: options.maxMessages }),
           ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+          ...(options.group === undefined ? {} : { group: options.group }),
         },
         {
           write: (text) => (process.stdout.write(text) ? Promise.resolve() : new Promise((resolve) => process.stdout.once('drain', resolve))),
@@ -296,6 +310,39 @@ clientCommand(program.command('consume'), 'raftka consume')
         },
       ).catch(failWith('raftka consume'));
     },
+  );
+
+clientCommand(program.command('groups'), 'raftka groups')
+  .description('list, describe, reset offsets of and delete consumer groups (kafka-consumer-groups.sh flags: pick exactly one action)')
+  .addOption(bootstrapOption())
+  .option('--list', 'list group ids (every broker is asked for the groups it coordinates)')
+  .option('--describe', 'per partition: committed offset, log end offset, lag and owning member (consumer id, host, client id) of --group')
+  .option('--reset-offsets', 'move the committed offsets of an inactive --group for --topic; prints the plan and changes nothing without --execute')
+  .option('--delete', 'delete --group (it must have no members)')
+  .option('--delete-offsets', 'delete the committed offsets of --group for --topic (refused while a member subscribes to it)')
+  .option('--members', 'describe: one row per member (consumer id, host, client id, partition count, assignment)')
+  .option('--state', 'describe: one row per group (coordinator, assignment strategy, state, member count); list: with each group\'s state')
+  .option('--group <id>', 'the group (repeatable for --describe and --delete)', collect, [])
+  .option('--topic <topic[:partitions]>', 'reset, delete-offsets: the topic, optionally with partitions, e.g. orders or orders:0,2')
+  .option('--to-earliest', 'reset to the log start offset')
+  .option('--to-latest', 'reset to the log end offset')
+  .addOption(new Option('--to-offset <n>', 'reset to this offset (clamped to the log)').argParser(nonNegativeInteger))
+  .addOption(new Option('--shift-by <n>', 'move the committed offsets by n (negative moves back; clamped to the log)').argParser(signedInteger))
+  .option('--to-datetime <iso>', 'reset to the first offset at or after this ISO 8601 time, e.g. 2024-05-01T12:00:00Z (no zone: local time)')
+  .option('--execute', 'reset: commit the plan')
+  .option('--dry-run', 'reset: only print the plan (the default)')
+  .option('--json', 'list, describe, reset: print JSON')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  raftka groups --list\n  raftka groups --describe --group billing\n  raftka groups --reset-offsets --group billing --topic orders --to-earliest --execute\n  raftka groups --delete --group billing',
+  )
+  .action((options: Omit<GroupsOptions, 'bootstrapServers'> & { bootstrapServer: string[] }) =>
+    commands
+      .groups()
+      .then(({ groupsCommand }) => groupsCommand({ ...options, bootstrapServers: options.bootstrapServer }))
+      .then((exitCode) => {
+        if (exitCode !== 0) process.exitCode = exitCode;
+      }, failWith('raftka groups')),
   );
 
 const perf = program.command('perf').description('benchmarks: producer and consumer throughput and latency (kafka-*-perf-test)');
@@ -379,5 +426,53 @@ clientCommand(perf.command('consume'), 'raftka perf consume')
       )
       .then(() => undefined, failWith('raftka perf consume')),
   );
+
+const cluster = program.command('cluster').description('a local multi-process cluster on 127.0.0.1 for development and fault experiments (state in DIR/cluster.json)');
+const clusterDirOption = (): Option => new Option('--dir <dir>', 'the cluster directory (configs, logs, data, cluster.json)').default('./cluster');
+const clusterFail = failWith('raftka cluster');
+
+cluster
+  .command('up')
+  .description('start controllers and brokers as detached processes, wait for a quorum leader and every broker unfenced, print the addresses (a stopped cluster in DIR starts again with its data)')
+  .addOption(new Option('--controllers <n>', 'controllers (quorum voters), node ids 1..n').argParser(positiveInteger).default(3))
+  .addOption(new Option('--brokers <n>', 'brokers, node ids after the controllers').argParser(positiveInteger).default(3))
+  .addOption(clusterDirOption())
+  .addOption(new Option('--base-port <port>', 'listen on consecutive ports from this one, controllers first (default: free ports chosen by the OS)').argParser(positiveInteger))
+  .addOption(new Option('--override <key=value>', 'a server config key for every node (repeatable), e.g. log.level=warn').argParser(keyValue).default({}, 'none'))
+  .addOption(new Option('--timeout-ms <ms>', 'how long to wait for the cluster to become ready').argParser(positiveInteger).default(60_000))
+  .option('--json', 'print the addresses as JSON')
+  .action((options: { dir: string; controllers: number; brokers: number; basePort?: number; override: Record<string, string>; timeoutMs: number; json?: boolean }) =>
+    commands.cluster().then(({ upCommand }) => upCommand(options)).catch(clusterFail),
+  );
+
+cluster
+  .command('status')
+  .description('each node\'s id, roles, pid and state (alive/paused/dead), the quorum leader and epoch, the active controller, and every partition\'s leader and ISR')
+  .addOption(clusterDirOption())
+  .option('--json', 'print JSON instead of tables')
+  .action((options: { dir: string; json?: boolean }) => commands.cluster().then(({ statusCommand }) => statusCommand(options)).catch(clusterFail));
+
+for (const [action, description] of [
+  ['kill', 'SIGKILL a node (a crash: no controlled shutdown)'],
+  ['pause', 'SIGSTOP a node (it keeps its connections but answers nothing, like a long GC pause)'],
+  ['resume', 'SIGCONT a paused node'],
+  ['restart', 'SIGKILL a node and start it again with the same config and data'],
+] as const) {
+  cluster
+    .command(`${action} <node>`)
+    .description(description)
+    .addOption(clusterDirOption())
+    .action((node: string, options: { dir: string }) =>
+      commands.cluster().then(({ nodeCommand }) => nodeCommand(action, positiveInteger(node), options)).catch(clusterFail),
+    );
+}
+
+cluster
+  .command('down')
+  .description('stop every node (SIGTERM: brokers first, then controllers; SIGKILL after --timeout-ms); the data is kept unless --purge')
+  .addOption(clusterDirOption())
+  .option('--purge', 'also delete the node directories (data, logs, configs) and cluster.json')
+  .addOption(new Option('--timeout-ms <ms>', 'how long each node may take to stop gracefully before SIGKILL').argParser(positiveInteger).default(20_000))
+  .action((options: { dir: string; purge?: boolean; timeoutMs: number }) => commands.cluster().then(({ downCommand }) => downCommand(options)).catch(clusterFail));
 
 program.parseAsync(process.argv).catch(fail);

@@ -51,6 +51,8 @@ export interface ClusterClientOptions {
    * `auto.create.topics.enable`). The producer does, as Kafka's does; consumers and admin do not.
    */
   allowAutoTopicCreation?: boolean;
+  /** Sent with every call (metadata `client-id`), as Kafka clients send client.id in each request header. */
+  clientId?: string;
 }
 
 /** Methods `callAny` may send to the next broker after a timeout: they change nothing. */
@@ -117,7 +119,11 @@ export class ClusterClient {
     this.#bootstrap = options.bootstrapServers.map(parseBootstrapServer);
     invariant(this.#bootstrap.length > 0, 'at least one bootstrap server');
     this.metadata = new MetadataCache({ metadataMaxAgeMs: options.metadataMaxAgeMs, refreshBackoffMs: options.retryBackoffMs });
-    this.pool = new BrokerConnectionPool({ messageBytesMax: options.maxRequestSize, maxInFlightPerBroker: options.maxInFlightPerBroker });
+    this.pool = new BrokerConnectionPool({
+      messageBytesMax: options.maxRequestSize,
+      maxInFlightPerBroker: options.maxInFlightPerBroker,
+      ...(options.clientId === undefined ? {} : { clientId: options.clientId }),
+    });
   }
 
   get closed(): boolean {

@@ -68,7 +68,23 @@ export {
   type RecordMetadata,
   type SendOutcome,
 } from './producer/producer.js';
-export { Consumer, type ConsumerConfig, type ConsumerRecord, type PollOptions } from './consumer/consumer.js';
+export {
+  Consumer,
+  WakeupError,
+  type ConsumerConfig,
+  type ConsumerRecord,
+  type PollOptions,
+  type RebalanceListener,
+  type EachMessagePayload,
+  type EachBatchPayload,
+  type RunConfig,
+} from './consumer/consumer.js';
+export {
+  CommitFailedError,
+  RebalanceInProgressError,
+  type OffsetAndMetadata,
+  type CommittedOffset,
+} from './consumer/offset-committer.js';
 export {
   NoOffsetForPartitionError,
   OffsetOutOfRangeError,
@@ -144,3 +160,29 @@ export {
   type DecodedMember,
   type AssignmentChange,
 } from './consumer/assignors/group-assignment.js';
+export {
+  RetryRouter,
+  retryTopicsFor,
+  retryTopicName,
+  retryDelayMs,
+  retryPosition,
+  validateRetryRouting,
+  RETRY_HEADERS,
+  RETRY_ATTEMPTS_MAX,
+  ERROR_MESSAGE_BYTES_MAX,
+  type RetryPolicy as RetryTopicPolicy,
+  type RetryRouting,
+} from './consumer/retry-topics.js';
+export {
+  GroupNotInactiveError,
+  OFFSET_RESETTABLE_STATES,
+  type GroupState,
+  type ListedGroup,
+  type GroupMember,
+  type GroupOffset,
+  type GroupPartitionLag,
+  type GroupDescription,
+  type OffsetResetTarget,
+  type ResetOffsetsRequest,
+  type OffsetResetPlanEntry,
+} from './admin/group-admin.js';

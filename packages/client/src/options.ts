@@ -71,9 +71,19 @@ export interface ProducerOptions extends CommonOptions {
 
 export interface ConsumerOptions extends CommonOptions {
   groupId: string;
+  /** Static membership id (`group.instance.id`, KIP-345); empty for a dynamic member. */
+  groupInstanceId: string;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
-  rebalanceTimeoutMs: number;
+  /**
+   * Longest gap between polls (`max.poll.interval.ms`): a member that does not poll within it
+   * leaves the group. Also sent as the group's rebalance timeout, as Kafka's consumer does.
+   */
+  maxPollIntervalMs: number;
+  /** Assignors by protocol name, most preferred first (`partition.assignment.strategy`). */
+  partitionAssignmentStrategy: string[];
+  /** Deadline of blocking calls without their own timeout: commitSync, close (`default.api.timeout.ms`). */
+  defaultApiTimeoutMs: number;
   fetchMinBytes: number;
   fetchMaxBytes: number;
   fetchMaxWaitMs: number;
@@ -116,8 +126,11 @@ const consumerSchema: Schema<ConsumerOptions> = {
   ...commonSchema,
   groupId: { type: 'string', default: '', doc: 'consumer group id; empty for manual assignment' },
   sessionTimeoutMs: { type: 'int', default: 45_000, min: 1, max: DURATION_MS_MAX, doc: 'member liveness bound' },
+  groupInstanceId: { type: 'string', default: '', doc: 'static member id (KIP-345); empty for dynamic' },
   heartbeatIntervalMs: { type: 'int', default: 3000, min: 1, max: DURATION_MS_MAX, doc: 'heartbeat period' },
-  rebalanceTimeoutMs: { type: 'int', default: 300_000, min: 1, max: DURATION_MS_MAX, doc: 'rejoin bound' },
+  maxPollIntervalMs: { type: 'int', default: 300_000, min: 1, max: DURATION_MS_MAX, doc: 'longest gap between polls; rebalance timeout' },
+  partitionAssignmentStrategy: { type: 'list', default: ['cooperative-sticky'], doc: 'assignors, most preferred first' },
+  defaultApiTimeoutMs: { type: 'int', default: 60_000, min: 1, max: DURATION_MS_MAX, doc: 'deadline of commitSync and close' },
   fetchMinBytes: { type: 'int', default: 1, min: 0, max: 2 ** 31 - 1, doc: 'bytes a fetch waits for' },
   fetchMaxBytes: { type: 'int', default: 50 * MIB, min: 0, max: 2 ** 31 - 1, doc: 'fetch response bound' },
   fetchMaxWaitMs: { type: 'int', default: 500, min: 0, max: DURATION_MS_MAX, doc: 'longest fetch wait' },
@@ -246,6 +259,9 @@ export function resolveConsumerOptions(input: unknown): Readonly<ConsumerOptions
   }
   if (options.retryBackoffMaxMs < options.retryBackoffMs) {
     problems.push(`retryBackoffMaxMs (${options.retryBackoffMaxMs}) must be at least retryBackoffMs (${options.retryBackoffMs})`);
+  }
+  if (options.groupInstanceId !== '' && options.groupId === '') {
+    problems.push('groupInstanceId needs a groupId: static membership is membership of a group');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return options;

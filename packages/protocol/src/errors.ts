@@ -94,6 +94,8 @@ export const ErrorCode = {
   INVALID_CONFIG_KEY: 10003,
   SHUTTING_DOWN: 10004,
   QUORUM_LEADER_UNKNOWN: 10005,
+  // A consumer's wakeup() interrupted a blocking call (Kafka's WakeupException, which has no code).
+  CONSUMER_WAKEUP: 10100,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -14,7 +14,7 @@ export {
 } from './driver/quorum-config.js';
 export type { ListenerAddress, ProcessRole, QuorumConfig, VoterAddress } from './driver/quorum-config.js';
 export { QuorumStorage } from './storage/quorum-storage.js';
-export { QuorumClient, CHANNEL_OPTIONS, MESSAGE_BYTES_MAX, type ExtraService } from './transport/grpc-transport.js';
+export { QuorumClient, CHANNEL_OPTIONS, MESSAGE_BYTES_MAX, type ExtraService, type ServiceWrapper } from './transport/grpc-transport.js';
 export type { AppendRecordsResult, DescribedQuorum, ReadCommittedResult } from './transport/quorum-proto.js';
 export { QuorumAdmin, quorumStatusFrom } from './transport/quorum-admin.js';
 export type { QuorumStatus, ReplicaStatus } from './transport/quorum-admin.js';

@@ -400,6 +400,25 @@ function protocolsEqual(a: readonly GroupProtocol[], b: readonly GroupProtocol[]
   return a.length === b.length && a.every((p, i) => p.name === b[i]!.name && p.metadata.equals(b[i]!.metadata));
 }
 
+/**
+ * Does a rejoining static member subscribe, under the group's selected protocol, to what it did
+ * before? For consumers only the topics count: a restarted consumer's subscription also carries
+ * the partitions it owned and its generation (KIP-429/KIP-792), which differ after every restart
+ * and must not force a rebalance. (Kafka compares only the selected protocol and so misses a
+ * changed topic list.) Other protocol types compare the metadata bytes.
+ */
+function sameSubscription(protocolType: string, protocolName: string | undefined, before: readonly GroupProtocol[], after: readonly GroupProtocol[]): boolean {
+  const old = before.find((p) => p.name === protocolName)?.metadata;
+  const fresh = after.find((p) => p.name === protocolName)?.metadata;
+  if (old === undefined || fresh === undefined) return false;
+  if (protocolType !== CONSUMER_PROTOCOL_TYPE) return old.equals(fresh);
+  const topicsBefore = decodeSubscriptionTopics(old);
+  const topicsAfter = decodeSubscriptionTopics(fresh);
+  if (topicsBefore === undefined || topicsAfter === undefined) return old.equals(fresh);
+  const sortedAfter = [...topicsAfter].sort();
+  return topicsBefore.length === topicsAfter.length && [...topicsBefore].sort().every((topic, i) => topic === sortedAfter[i]);
+}
+
 function metadataFor(member: Member, protocolName: string | undefined): Buffer {
   if (protocolName === undefined) return EMPTY_BUFFER;
   return member.protocols.find((p) => p.name === protocolName)?.metadata ?? EMPTY_BUFFER;
@@ -946,7 +965,7 @@ export class GroupCoordinator {
     // The old incarnation is fenced: whatever it still has parked here is refused.
     if (old.joinRequestId !== undefined) this.respondJoinError(old.joinRequestId, oldMemberId, 'FENCED_INSTANCE_ID');
     if (old.syncRequestId !== undefined) this.respondSyncError(old.syncRequestId, 'FENCED_INSTANCE_ID');
-    const unchanged = protocolsEqual(old.protocols, input.protocols);
+    const unchanged = sameSubscription(input.protocolType, group.protocolName, old.protocols, input.protocols);
     const member: Member = {
       ...old,
       memberId: newMemberId,
@@ -970,7 +989,7 @@ export class GroupCoordinator {
     switch (phase.state) {
       case 'Stable':
         if (unchanged && this.selectProtocol(group) === group.protocolName) {
-          // Same subscription, same protocol: hand back the generation and the old assignment
+          // Same topics, same protocol: hand back the generation and the old assignment
           // without a rebalance; persist the new member id so a new coordinator knows it.
           this.persistGroup(group);
           const isLeader = group.leaderId === newMemberId;

@@ -61,3 +61,24 @@ export {
   type GroupMetadataValue,
 } from './group-records.js';
 export { CONSUMER_PROTOCOL_TYPE, decodeSubscriptionTopics, encodeSubscription } from './consumer-protocol.js';
+export {
+  GroupRuntime,
+  GROUP_METADATA_TOPIC_NAME,
+  GROUP_RUNTIME_CONFIG_DEFAULT,
+  OFFSETS_TOPIC_NUM_PARTITIONS_DEFAULT,
+  OFFSETS_TOPIC_REPLICATION_FACTOR_DEFAULT,
+  OFFSETS_TOPIC_SEGMENT_BYTES_DEFAULT,
+  OFFSETS_RETENTION_CHECK_INTERVAL_MS_DEFAULT,
+  OFFSETS_COMMIT_TIMEOUT_MS_DEFAULT,
+  TOPIC_CREATION_RETRY_BACKOFF_MS,
+  LOAD_RETRY_BACKOFF_MS,
+  APPEND_BATCH_BYTES_MAX,
+  appendErrorToGroupError,
+  groupErrorResponse,
+  type GroupRuntimeConfig,
+  type GroupRuntimeOptions,
+  type GroupRequest,
+  type CoordinatorLocation,
+  type GroupRouteError,
+} from './group-runtime.js';
+export { groupServiceImplementation, groupErrorMessage, CLIENT_ID_METADATA_KEY, type GroupServiceOptions } from './group-service.js';

@@ -719,7 +719,15 @@ export class PartitionLog {
   truncateTo(offset: number): Promise<void> {
     return this.exclusive(async () => {
       invariant(offset >= 0, 'truncation offset must be non-negative');
-      if (offset >= this.nextOffset) return;
+      if (offset >= this.nextOffset) {
+        // No record to cut, but an epoch may start at the log end with no record in it: this
+        // replica became leader (assignEpochStartOffset) and lost the leadership before its first
+        // append. The new leader never had that epoch; kept, it stays our latest epoch, and every
+        // fetch naming it is answered with a diverging epoch ending at our log end, which asks
+        // for this very no-op truncation again, forever (Kafka's UnifiedLog.truncateTo drops it too).
+        if (this.epochs.truncateFromEnd(this.nextOffset)) await this.persistEpochs();
+        return;
+      }
       this.truncations++;
       if (offset <= this.segments[0]!.baseOffset) {
         await this.replaceAllSegments(offset, Math.min(this.logStart, offset));

@@ -15,6 +15,7 @@ export {
   type ReplicaManagerConfig,
   type ReplicaManagerOptions,
   type ReplicaStatus,
+  type ReplicaRoleChange,
 } from './replica-manager.js';
 export type { LeaderEndpoint, ReplicaFetcherConfig } from './replica-fetcher.js';
 export { GrpcLeaderEndpoint } from './replica-fetcher-transport.js';

@@ -204,8 +204,12 @@ export class Partition {
 
   /** KIP-101/KIP-279 truncation: the log, then the producer state rebuilt from what remains. */
   async truncateTo(offset: number): Promise<void> {
-    if (offset >= this.log.logEndOffset) return;
+    const cutsRecords = offset < this.log.logEndOffset;
+    // Called even when no record goes: the log then still drops an epoch entry that starts at its
+    // end (a brief leadership of ours that appended nothing). Left in place, our fetches would keep
+    // naming that epoch and the leader would keep answering "diverging" (KIP-320) at our log end.
     await this.log.truncateTo(offset);
+    if (!cutsRecords) return;
     await this.rebuildProducerState();
     this.resetAppendHistory();
   }

@@ -305,6 +305,7 @@ export class ReplicaFetcher {
     if (!this.isCurrent(entry) || entry.state.state.kind !== 'fetching' || entry.state.state.fetchOffset !== fetchOffset) return;
     if (response.divergingEpoch !== undefined && response.divergingEpoch.epoch >= 0) {
       // KIP-320: the leader says our log diverges; truncate as OffsetForLeaderEpoch would have us.
+      this.logger.debug({ partition: partition.key, leaderEpoch: entry.leaderEpoch, fetchOffset, divergingEpoch: response.divergingEpoch }, 'the leader reports a diverging epoch (KIP-320)');
       const decision = entry.state.onDivergence(partition.log, response.divergingEpoch);
       await this.applyTruncation(entry, decision);
       return;
@@ -352,6 +353,8 @@ export class ReplicaFetcher {
   private onPartitionError(entry: FetcherPartition, code: ErrorCodeName, message: string): void {
     if (!METADATA_LAG_ERRORS.has(code)) {
       this.logger.warn({ partition: entry.partition.key, code, message }, 'replica fetch for a partition failed');
+    } else {
+      this.logger.debug({ partition: entry.partition.key, code }, 'the leader does not lead this epoch yet (or any more); backing off');
     }
     this.backOff(entry);
   }

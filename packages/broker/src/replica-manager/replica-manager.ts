@@ -180,6 +180,15 @@ export interface ReplicaStatus {
   isr: readonly number[];
 }
 
+/** A completed role change of one hosted replica (see `ReplicaManager.onRoleChange`). */
+export interface ReplicaRoleChange {
+  topic: string;
+  partition: number;
+  role: 'leader' | 'follower' | 'stopped';
+  /** The leader epoch of the new role; -1 for a stopped replica. */
+  leaderEpoch: number;
+}
+
 /** A partition change captured when its update arrived (the image is live and moves on). */
 interface CapturedPartition {
   topicName: string;
@@ -239,6 +248,7 @@ export class ReplicaManager {
   private readonly alterQueue: QueuedAlterPartition[] = [];
   private alterFlushQueued = false;
   private state: 'created' | 'running' | 'closed' = 'created';
+  private readonly roleListeners = new Set<(change: ReplicaRoleChange) => void>();
 
   constructor(options: ReplicaManagerOptions) {
     this.options = options;
@@ -327,9 +337,45 @@ export class ReplicaManager {
         this.logger.error({ err: error, partition: key }, `${what} failed; the replica keeps its previous role`);
       }
     };
-    for (const stopped of changes.stopped) await each('stopping the replica', partitionKey(stopped.topicName, stopped.partitionId), () => this.stopReplica(stopped));
-    for (const change of changes.leaders) await each('becoming leader', partitionKey(change.topicName, change.state.partitionId), () => this.becomeLeader(change));
-    for (const change of changes.followers) await each('becoming follower', partitionKey(change.topicName, change.state.partitionId), () => this.becomeFollower(change));
+    for (const stopped of changes.stopped) {
+      await each('stopping the replica', partitionKey(stopped.topicName, stopped.partitionId), async () => {
+        await this.stopReplica(stopped);
+        this.notifyRoleChange({ topic: stopped.topicName, partition: stopped.partitionId, role: 'stopped', leaderEpoch: -1 });
+      });
+    }
+    for (const change of changes.leaders) {
+      await each('becoming leader', partitionKey(change.topicName, change.state.partitionId), async () => {
+        await this.becomeLeader(change);
+        this.notifyRoleChange({ topic: change.topicName, partition: change.state.partitionId, role: 'leader', leaderEpoch: change.state.leaderEpoch });
+      });
+    }
+    for (const change of changes.followers) {
+      await each('becoming follower', partitionKey(change.topicName, change.state.partitionId), async () => {
+        await this.becomeFollower(change);
+        this.notifyRoleChange({ topic: change.topicName, partition: change.state.partitionId, role: 'follower', leaderEpoch: change.state.leaderEpoch });
+      });
+    }
+  }
+
+  /**
+   * Calls `listener` after every role change of a hosted replica has completed (the group
+   * coordinator follows the leadership of `__consumer_offsets` this way). A leader change is
+   * reported again for a new ISR at the same epoch; listeners compare epochs. Returns the
+   * unsubscribe function.
+   */
+  onRoleChange(listener: (change: ReplicaRoleChange) => void): () => void {
+    this.roleListeners.add(listener);
+    return () => this.roleListeners.delete(listener);
+  }
+
+  private notifyRoleChange(change: ReplicaRoleChange): void {
+    for (const listener of this.roleListeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.logger.error({ err: error, partition: partitionKey(change.topic, change.partition) }, 'a role-change listener failed');
+      }
+    }
   }
 
   private topicConfig(configs: ReadonlyMap<string, string>): { log: LogConfig; minInsyncReplicas: number } {
@@ -543,7 +589,7 @@ export class ReplicaManager {
       );
     }
     let result: AppendResult;
-    let duplicate: { firstOffset: number } | undefined;
+    let duplicate: { firstOffset: number; lastOffset: number } | undefined;
     try {
       const headers = Partition.produceHeaders(item.records);
       if (Partition.isIdempotent(headers)) {
@@ -552,7 +598,7 @@ export class ReplicaManager {
           const validation = partition.producerState.validateAppend(headers);
           switch (validation.kind) {
             case 'duplicate':
-              return { duplicate: { firstOffset: validation.firstOffset } };
+              return { duplicate: { firstOffset: validation.firstOffset, lastOffset: validation.lastOffset } };
             case 'error':
               throw new RaftkaError(validation.code, validation.message);
             case 'append': {
@@ -575,8 +621,14 @@ export class ReplicaManager {
       return answered(code, message, log.logStartOffset);
     }
     if (duplicate !== undefined) {
-      // A retried batch: answered with its original offset, nothing appended (KIP-98).
-      return { kind: 'answered', response: produceSuccess(item, duplicate.firstOffset, -1, log.logStartOffset) };
+      // A retried batch: answered with its original offset, nothing appended (KIP-98). With
+      // acks=all the retry waits, as the original did, until the HW passes the batch: the
+      // original's answer may have been lost (this leader was paused past its request timeout)
+      // while the batch is still uncommitted, and acknowledging it now would acknowledge records
+      // that the next leader never had and truncates (found by the chaos suite: SIGSTOP of a leader).
+      const response = produceSuccess(item, duplicate.firstOffset, -1, log.logStartOffset);
+      if (acks !== -1) return { kind: 'answered', response };
+      return { kind: 'appended', response, lastOffset: duplicate.lastOffset, leader, partition };
     }
     invariant(result! !== undefined, 'an append that did not fail has a result');
     if (partition.role === role && result.logEndOffset > leader.logEndOffset) {

@@ -39,6 +39,7 @@ export const BROKER_SERVER_OPTIONS: grpc.ServerOptions = {
 interface ClientServices {
   RaftkaClient: grpc.ServiceClientConstructor;
   RaftkaAdmin: grpc.ServiceClientConstructor;
+  RaftkaGroups: grpc.ServiceClientConstructor;
 }
 
 let cached: ClientServices | undefined;
@@ -60,6 +61,11 @@ export function loadRaftkaClientService(): grpc.ServiceClientConstructor {
 /** The RaftkaAdmin client constructor; its `.service` is the server-side definition. */
 export function loadRaftkaAdminService(): grpc.ServiceClientConstructor {
   return loadClientServices().RaftkaAdmin;
+}
+
+/** The RaftkaGroups client constructor; its `.service` is the server-side definition. */
+export function loadRaftkaGroupsService(): grpc.ServiceClientConstructor {
+  return loadClientServices().RaftkaGroups;
 }
 
 // ---- Wire shapes (camelCase, as proto-loader decodes them with the options above) ----

@@ -15,6 +15,7 @@ import { ErrorCode, invariant, type ErrorCodeName } from '@raftka/protocol';
 import { NO_LEADER, type AllocateProducerIdsResponse, type BrokerRegistration, type MetadataImage, type TopicImage } from '@raftka/quorum';
 import type { LogLogger } from '../log/partition-log.js';
 import { describeError, type ReplicaManager } from '../replica-manager/replica-manager.js';
+import { GROUP_METADATA_TOPIC_NAME } from '../group/group-runtime.js';
 import {
   fetchRequestFromProto,
   fetchResponseToProto,
@@ -104,6 +105,81 @@ function unary<Request>(logger: LogLogger, method: string, run: (request: Reques
   };
 }
 
+/**
+ * Requests of one ProduceStream that may wait for their answer before the broker stops reading
+ * the stream: a client that sends without reading answers is held back by HTTP/2 flow control
+ * instead of growing the broker's queue. Well above a producer's in-flight limit (5 per broker).
+ */
+const PRODUCE_STREAM_PENDING_MAX = 64;
+
+/**
+ * ProduceStream: every request is handed to `run` as soon as it arrives, so requests start in
+ * arrival order (the replica manager then appends to each partition in that order), and the
+ * answers are written in the same order, each after all earlier ones. A failure that is not an
+ * answer (a bug) ends the stream with INTERNAL; requests after it are not answered.
+ */
+function produceStream(logger: LogLogger, run: (request: ProtoProduceRequest) => Promise<unknown>): grpc.handleBidiStreamingCall<unknown, unknown> {
+  return (call) => {
+    // Invariant: answers leave in request order; `pending` counts requests not yet answered.
+    let previous: Promise<void> = Promise.resolve();
+    let pending = 0;
+    let paused = false;
+    let inputEnded = false;
+    let finished = false;
+    const finishIfDrained = (): void => {
+      if (inputEnded && pending === 0 && !finished) {
+        finished = true;
+        call.end();
+      }
+    };
+    call.on('data', (request: ProtoProduceRequest) => {
+      pending += 1;
+      if (pending >= PRODUCE_STREAM_PENDING_MAX && !paused) {
+        paused = true;
+        call.pause();
+      }
+      let answer: Promise<unknown>;
+      try {
+        answer = run(request);
+      } catch (error) {
+        answer = Promise.reject(error);
+      }
+      previous = previous
+        .then(() => answer)
+        .then(
+          (response) => {
+            pending -= 1;
+            if (finished) return;
+            call.write(response);
+            if (paused && pending < PRODUCE_STREAM_PENDING_MAX / 2) {
+              paused = false;
+              call.resume();
+            }
+            finishIfDrained();
+          },
+          (error: unknown) => {
+            pending -= 1;
+            if (finished) return;
+            finished = true;
+            logger.error({ err: error, method: 'ProduceStream' }, 'client request failed unexpectedly');
+            call.emit('error', { code: grpc.status.INTERNAL, details: error instanceof Error ? error.message : String(error) });
+          },
+        );
+    });
+    call.on('end', () => {
+      inputEnded = true;
+      void previous.then(finishIfDrained);
+    });
+    call.on('cancelled', () => {
+      // The client went away: answers still being worked out are dropped.
+      finished = true;
+    });
+    call.on('error', () => {
+      finished = true;
+    });
+  };
+}
+
 function brokerAddress(broker: BrokerRegistration, listenerName: string | undefined): ProtoBrokerAddress | undefined {
   const endpoint = (listenerName === undefined ? undefined : broker.endpoints.find((candidate) => candidate.name === listenerName)) ?? broker.endpoints[0];
   if (endpoint === undefined) return undefined;
@@ -154,6 +230,48 @@ export function clientServiceImplementation(options: ClientServiceOptions): grpc
   const logger = options.logger ?? replicaManagerLogger;
   const controllerId = options.controllerId ?? (() => -1);
   const producerIds = new ProducerIdAllocator(options.allocateProducerIds);
+  // Shared by Produce and ProduceStream. Reaches the replica manager synchronously, so calls
+  // made in arrival order append in that order.
+  const produce = async (request: ProtoProduceRequest): Promise<unknown> => {
+    if (request.transactionalId) {
+      const failed = produceRequestFromProto(request).partitions.map((item) => ({
+        topic: item.topic,
+        partition: item.partition,
+        errorCode: 'INVALID_REQUEST' as ErrorCodeName,
+        errorMessage: 'transactional produce is not supported yet; use an idempotent producer without transactional.id',
+        baseOffset: -1,
+        logAppendTimeMs: -1,
+        logStartOffset: -1,
+        currentLeader: undefined,
+      }));
+      return produceResponseToProto(failed);
+    }
+    const produceRequest = produceRequestFromProto(request);
+    // Only the group coordinator writes __consumer_offsets, through the replica manager directly;
+    // a client append there is refused as Kafka refuses it.
+    if (!produceRequest.partitions.some((item) => item.topic === GROUP_METADATA_TOPIC_NAME)) {
+      return produceResponseToProto(await replicaManager.produce(produceRequest));
+    }
+    const allowed = produceRequest.partitions.filter((item) => item.topic !== GROUP_METADATA_TOPIC_NAME);
+    const appended = replicaManager.produce({ ...produceRequest, partitions: allowed });
+    const answers = [...(await appended)];
+    return produceResponseToProto(
+      produceRequest.partitions.map((item) =>
+        item.topic === GROUP_METADATA_TOPIC_NAME
+          ? {
+              topic: item.topic,
+              partition: item.partition,
+              errorCode: 'INVALID_TOPIC_EXCEPTION' as ErrorCodeName,
+              errorMessage: `Cannot append to internal topic ${GROUP_METADATA_TOPIC_NAME}`,
+              baseOffset: -1,
+              logAppendTimeMs: -1,
+              logStartOffset: -1,
+              currentLeader: undefined,
+            }
+          : answers.shift()!,
+      ),
+    );
+  };
   return {
     Metadata: unary<ProtoMetadataRequest>(logger, 'Metadata', (request): ProtoMetadataResponse => {
       const image = replicaManager.image;
@@ -189,22 +307,8 @@ export function clientServiceImplementation(options: ClientServiceOptions): grpc
       brokers: liveBrokers(replicaManager.image, listenerName),
       clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
     })),
-    Produce: unary<ProtoProduceRequest>(logger, 'Produce', async (request) => {
-      if (request.transactionalId) {
-        const failed = produceRequestFromProto(request).partitions.map((item) => ({
-          topic: item.topic,
-          partition: item.partition,
-          errorCode: 'INVALID_REQUEST' as ErrorCodeName,
-          errorMessage: 'transactional produce is not supported yet; use an idempotent producer without transactional.id',
-          baseOffset: -1,
-          logAppendTimeMs: -1,
-          logStartOffset: -1,
-          currentLeader: undefined,
-        }));
-        return produceResponseToProto(failed);
-      }
-      return produceResponseToProto(await replicaManager.produce(produceRequestFromProto(request)));
-    }),
+    Produce: unary<ProtoProduceRequest>(logger, 'Produce', (request) => produce(request)),
+    ProduceStream: produceStream(logger, (request) => produce(request)),
     Fetch: unary<ProtoFetchRequest>(logger, 'Fetch', async (request) => fetchResponseToProto(await replicaManager.fetch(fetchRequestFromProto(request)))),
     ListOffsets: unary<ProtoListOffsetsRequest>(logger, 'ListOffsets', async (request) =>
       listOffsetsResponseToProto(await replicaManager.listOffsets(listOffsetsRequestFromProto(request))),

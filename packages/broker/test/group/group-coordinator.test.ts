@@ -317,6 +317,21 @@ describe('static membership (KIP-345)', () => {
     expect(h.state(G)).toBe('Stable');
   });
 
+  it('a restarted static consumer whose subscription differs only in owned partitions keeps its assignment without a rebalance', () => {
+    const h = new Harness({ groupInitialRebalanceDelayMs: 1_000 });
+    const g = formStableGroup(h, [{ groupInstanceId: 'i1' }, { groupInstanceId: 'i2' }]);
+    const follower = g.leaderId === g.memberIds[0] ? g.memberIds[1]! : g.memberIds[0]!;
+    const instance = follower === g.memberIds[0] ? 'i1' : 'i2';
+    // Same topics; the trailing bytes stand for the owned partitions and generation a
+    // cooperative consumer adds (ConsumerProtocolSubscription v1+), which change on restart.
+    const ownedPartitions = Buffer.from([0, 0, 0, 1, 0, 6, ...Buffer.from('orders'), 0, 0, 0, 1, 0, 0, 0, 3]);
+    const metadata = Buffer.concat([encodeSubscription(['orders']), ownedPartitions]);
+    const r = h.joinResult(h.join(G, { groupInstanceId: instance, protocols: [{ name: 'range', metadata }] }));
+    expect(r.errorCode).toBe('NONE');
+    expect(r.generationId).toBe(g.generationId);
+    expect(h.state(G)).toBe('Stable');
+  });
+
   it('a static member that rejoins with a changed subscription triggers a rebalance', () => {
     const h = new Harness({ groupInitialRebalanceDelayMs: 1_000 });
     formStableGroup(h, [{ groupInstanceId: 'i1' }, { groupInstanceId: 'i2' }]);

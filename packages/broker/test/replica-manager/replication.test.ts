@@ -313,6 +313,31 @@ describe('replica lifecycle', () => {
   });
 });
 
+describe('idempotent producer retries under acks=all', () => {
+  it('answers a retry of a still uncommitted batch only once the high watermark passes it', async () => {
+    // The followers are gone but still in the ISR (long lag time): nothing commits. The first
+    // attempt times out; its retry is a duplicate and must not be acknowledged either, or a new
+    // leader that never had the batch would drop an acknowledged record.
+    cluster = await TestCluster.create({ replicaLagTimeMaxMs: 60_000 });
+    const c = cluster;
+    for (const id of [1, 2, 3]) await c.startBroker(id);
+    await c.createTopic('orders', [[1, 2, 3]], { 'min.insync.replicas': '2' });
+    const producerId = 777;
+    expect(await c.broker(1).client.produce({ topic: 'orders', records: batch('a', 1, { producerId, baseSequence: 0 }), acks: -1 })).toMatchObject({ code: 'NONE', baseOffset: 0 });
+    await c.stopBroker(2);
+    await c.stopBroker(3);
+    const retried = batch('b', 1, { producerId, baseSequence: 1 });
+    expect((await c.broker(1).client.produce({ topic: 'orders', records: retried, acks: -1, timeoutMs: 200 })).code).toBe('REQUEST_TIMED_OUT');
+    expect((await c.broker(1).client.produce({ topic: 'orders', records: retried, acks: -1, timeoutMs: 200 })).code).toBe('REQUEST_TIMED_OUT');
+    // acks=1 asks only for the leader's copy: the duplicate is answered at once with its offset.
+    expect(await c.broker(1).client.produce({ topic: 'orders', records: retried, acks: 1 })).toMatchObject({ code: 'NONE', baseOffset: 1 });
+    // Once the whole ISR has fetched it, the batch is committed and the retry is acknowledged.
+    await c.startBroker(2);
+    await c.startBroker(3);
+    expect(await c.broker(1).client.produce({ topic: 'orders', records: retried, acks: -1, timeoutMs: 10_000 })).toMatchObject({ code: 'NONE', baseOffset: 1 });
+  });
+});
+
 describe('idempotent producer state across restarts', () => {
   it('remembers sequences after a clean restart (from its snapshot) and on a new leader (from replication)', async () => {
     const c = await threeBrokers(1);

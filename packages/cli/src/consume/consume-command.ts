@@ -1,7 +1,13 @@
 // `raftka consume`: the console consumer (kafka-console-consumer) with manual assignment: it
 // reads every partition of the topic (or the one given with --partition) from the latest
 // offset, the earliest (--from-beginning) or a given offset (--offset), and prints one record per
-// line. Consumer groups come later; until then nothing is committed.
+// line; nothing is committed.
+//
+// With `--group G` it joins consumer group G instead (subscribe: the group's coordinator assigns
+// the partitions, shared with the group's other members) and commits, after each batch is
+// written to stdout, the offset after the last record it printed. Where a partition starts is
+// then the group's committed offset; --from-beginning only chooses where a partition without one
+// starts (auto.offset.reset = earliest), as in kafka-console-consumer.
 //
 // Output follows Kafka's DefaultMessageFormatter: optional columns CreateTime:<ts>,
 // Partition:<p>, Offset:<o>, headers, key, then the value, separated by `key.separator` (tab by
@@ -28,6 +34,8 @@ export interface ConsumeOptions {
   offset?: StartOffset;
   maxMessages?: number;
   timeoutMs?: number;
+  /** Consume as a member of this group, committing as it goes (instead of manual assignment). */
+  group?: string;
   /** kafka-console-consumer's `--property` formatter settings. */
   properties: Record<string, string>;
 }
@@ -122,6 +130,29 @@ export function startOffset(options: Pick<ConsumeOptions, 'fromBeginning' | 'off
   return options.offset ?? (options.fromBeginning === true ? 'earliest' : 'latest');
 }
 
+/**
+ * The offsets to commit after printing `records`: per partition, one past the last record, with
+ * that record's leader epoch (KIP-320), in first-seen partition order.
+ */
+export function offsetsAfter(records: readonly ConsumerRecord[]): (TopicPartition & { offset: number; leaderEpoch: number })[] {
+  const last = new Map<string, ConsumerRecord>();
+  for (const record of records) {
+    const key = `${record.topic}\u0000${record.partition}`;
+    const seen = last.get(key);
+    if (seen === undefined || record.offset > seen.offset) last.set(key, record);
+  }
+  return [...last.values()].map((record) => ({ topic: record.topic, partition: record.partition, offset: record.offset + 1, leaderEpoch: record.leaderEpoch }));
+}
+
+/** Checks the flags that do not go with --group (as kafka-console-consumer refuses them). */
+export function checkGroupOptions(options: Pick<ConsumeOptions, 'group' | 'partition' | 'offset'>): void {
+  if (options.group === undefined) return;
+  if (options.group === '') throw new RaftkaError('INVALID_REQUEST', '--group needs a group id', { retriable: false });
+  if (options.partition !== undefined || options.offset !== undefined) {
+    throw new RaftkaError('INVALID_REQUEST', '--group cannot be used with --partition or --offset: the group assigns partitions and remembers offsets', { retriable: false });
+  }
+}
+
 /** Reads and prints records; resolves with how many it printed. */
 export async function consumeCommand(
   options: ConsumeOptions,
@@ -131,7 +162,9 @@ export async function consumeCommand(
   },
 ): Promise<number> {
   const settings = formatterSettings(options.properties);
+  checkGroupOptions(options);
   const start = startOffset(options);
+  if (options.group !== undefined) return consumeInGroup(options, options.group, settings, io);
   const all = await topicPartitions(options.bootstrapServers, options.topic, 'raftka-consume');
   const partitions = options.partition === undefined ? all : all.filter((entry) => entry.partition === options.partition);
   if (partitions.length === 0) {
@@ -154,26 +187,69 @@ export async function consumeCommand(
     if (typeof start === 'number') for (const partition of partitions) consumer.seek(partition, start);
     else if (start === 'earliest') await consumer.seekToBeginning(partitions);
     else await consumer.seekToEnd(partitions);
-    let lastRecordMs = Date.now();
-    while (!io.stopSignal?.aborted && (options.maxMessages === undefined || printed < options.maxMessages)) {
-      const waitMs = options.timeoutMs === undefined ? POLL_WAIT_MS_MAX : Math.min(POLL_WAIT_MS_MAX, Math.max(0, lastRecordMs + options.timeoutMs - Date.now()));
-      const records = await consumer.poll({ timeoutMs: waitMs });
-      if (records.length === 0) {
-        if (options.timeoutMs !== undefined && Date.now() - lastRecordMs >= options.timeoutMs) break;
-        continue;
-      }
-      lastRecordMs = Date.now();
-      const room = options.maxMessages === undefined ? records.length : Math.min(records.length, options.maxMessages - printed);
-      let text = '';
-      for (let index = 0; index < room; index++) text += formatRecord(records[index]!, settings);
-      await io.write(text);
-      printed += room;
-    }
+    printed = await printLoop(consumer, options, settings, io, async () => undefined);
   } finally {
     io.stopSignal?.removeEventListener('abort', stop);
     await consumer.close();
   }
   io.report(`Processed a total of ${printed} messages\n`);
+  return printed;
+}
+
+type ConsumeIo = { write: (text: string) => Promise<void>; report: (text: string) => void; stopSignal?: AbortSignal };
+
+/** --group: subscribe, print, and commit what was printed after each write. */
+async function consumeInGroup(options: ConsumeOptions, groupId: string, settings: FormatterSettings, io: ConsumeIo): Promise<number> {
+  // Fails fast on a missing topic: a subscription to it would wait silently.
+  await topicPartitions(options.bootstrapServers, options.topic, 'raftka-consume');
+  const consumer = new Consumer({
+    bootstrapServers: options.bootstrapServers,
+    clientId: 'raftka-consume',
+    groupId,
+    autoOffsetReset: options.fromBeginning === true ? 'earliest' : 'latest',
+    // Commits follow what reached stdout, not what poll returned.
+    enableAutoCommit: false,
+    maxPollRecords: POLL_RECORDS_MAX,
+  });
+  // A stop request is seen by the print loop within one poll wait (POLL_WAIT_MS_MAX); the
+  // consumer stays open until then so the last printed batch is still committed.
+  let printed = 0;
+  try {
+    consumer.subscribe([options.topic]);
+    printed = await printLoop(consumer, options, settings, io, (records) => consumer.commitSync(offsetsAfter(records)));
+  } finally {
+    // close() leaves the group, so the partitions move to the other members at once.
+    await consumer.close();
+  }
+  io.report(`Processed a total of ${printed} messages\n`);
+  return printed;
+}
+
+/** Polls and prints until --max-messages, --timeout-ms or a stop; `afterWrite` receives each written batch. */
+async function printLoop(
+  consumer: Consumer,
+  options: ConsumeOptions,
+  settings: FormatterSettings,
+  io: ConsumeIo,
+  afterWrite: (records: ConsumerRecord[]) => Promise<void>,
+): Promise<number> {
+  let printed = 0;
+  let lastRecordMs = Date.now();
+  while (!io.stopSignal?.aborted && (options.maxMessages === undefined || printed < options.maxMessages)) {
+    const waitMs = options.timeoutMs === undefined ? POLL_WAIT_MS_MAX : Math.min(POLL_WAIT_MS_MAX, Math.max(0, lastRecordMs + options.timeoutMs - Date.now()));
+    const records = await consumer.poll({ timeoutMs: waitMs });
+    if (records.length === 0) {
+      if (options.timeoutMs !== undefined && Date.now() - lastRecordMs >= options.timeoutMs) break;
+      continue;
+    }
+    lastRecordMs = Date.now();
+    const room = options.maxMessages === undefined ? records.length : Math.min(records.length, options.maxMessages - printed);
+    let text = '';
+    for (let index = 0; index < room; index++) text += formatRecord(records[index]!, settings);
+    await io.write(text);
+    printed += room;
+    await afterWrite(records.slice(0, room));
+  }
   return printed;
 }
 

@@ -9,11 +9,17 @@
 // with Ctrl-C (the lines read so far are still sent; a second Ctrl-C exits at once): failures are printed
 // one per record on stderr with the record's line number and Kafka error name, and make the exit
 // code 1.
+//
+// `--file F` reads the lines from a file instead of stdin and, when stderr is a terminal, shows a
+// progress bar (acknowledged bytes of the file, records, MB/s; see produce-progress.ts).
 
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import { Admin, Producer, ProducerSendError, type Acks, type CompressionType, type ProducerMessage } from '@raftka/client';
 import { RaftkaError } from '@raftka/protocol';
+import { produceProgress, type ProduceProgress } from './produce-progress.js';
 
 /** Records handed to the producer and not yet acknowledged before stdin reading pauses. */
 const PENDING_RECORDS_MAX = 10_000;
@@ -30,6 +36,8 @@ export interface ProduceOptions {
   batchSize?: number;
   /** kafka-console-producer's `--property` reader settings. */
   properties: Record<string, string>;
+  /** Read lines from this file instead of the input stream. */
+  file?: string;
 }
 
 export interface LineReaderSettings {
@@ -79,6 +87,8 @@ export function parseLine(line: string, lineNumber: number, settings: LineReader
 interface PendingLine {
   lineNumber: number;
   message: ProducerMessage;
+  /** The line's bytes in the input, with its newline (for progress). */
+  bytes: number;
 }
 
 /**
@@ -87,12 +97,14 @@ interface PendingLine {
  */
 export async function produceCommand(
   options: ProduceOptions,
-  io: { input: Readable; reportFailure: (line: string) => void; stopSignal?: AbortSignal } = {
+  io: { input: Readable; reportFailure: (line: string) => void; stopSignal?: AbortSignal; progressStream?: NodeJS.WriteStream } = {
     input: process.stdin,
     reportFailure: (line) => process.stderr.write(`raftka produce: ${line}\n`),
   },
 ): Promise<number> {
   const settings = lineReaderSettings(options.properties);
+  // A missing or unreadable file fails before anything connects.
+  const fileBytes = options.file === undefined ? undefined : await fileSize(options.file);
   // Fail fast on a missing topic or partition: the producer itself would wait max.block.ms for it.
   const admin = new Admin({ bootstrapServers: options.bootstrapServers, clientId: 'raftka-produce' });
   try {
@@ -122,7 +134,9 @@ export async function produceCommand(
   let lineNumber = 0;
   let chunk: PendingLine[] = [];
   const sends: Promise<void>[] = [];
-  const lines = readline.createInterface({ input: io.input, crlfDelay: Number.POSITIVE_INFINITY });
+  const input = options.file === undefined ? io.input : createReadStream(options.file);
+  const lines = readline.createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  const progress: ProduceProgress | undefined = fileBytes === undefined ? undefined : produceProgress(fileBytes, io.progressStream);
 
   const fail = (line: number, error: RaftkaError): void => {
     failed += 1;
@@ -136,7 +150,7 @@ export async function produceCommand(
     pendingRecords += batch.length;
     if (pendingRecords >= PENDING_RECORDS_MAX) lines.pause();
     const sent = producer.send({ topic: options.topic, messages: batch.map((entry) => entry.message) }).then(
-      () => undefined,
+      () => progress?.acknowledged(batch.length, batch.reduce((sum, entry) => sum + entry.bytes, 0)),
       (error: unknown) => {
         if (error instanceof ProducerSendError) {
           error.outcomes.forEach((outcome, index) => {
@@ -166,7 +180,7 @@ export async function produceCommand(
       fail(lineNumber, error as RaftkaError);
       return;
     }
-    chunk.push({ lineNumber, message: { key: parsed.key, value: parsed.value, ...(options.partition === undefined ? {} : { partition: options.partition }) } });
+    chunk.push({ lineNumber, bytes: Buffer.byteLength(line) + 1, message: { key: parsed.key, value: parsed.value, ...(options.partition === undefined ? {} : { partition: options.partition }) } });
     if (chunk.length >= SEND_CALL_RECORDS_MAX) sendChunk();
     else if (!flushScheduled) {
       // Lines of one stdin chunk arrive synchronously; send them together right after.
@@ -186,6 +200,18 @@ export async function produceCommand(
   io.stopSignal?.removeEventListener('abort', stop);
   sendChunk();
   await Promise.all(sends);
+  progress?.stop();
   await producer.close();
   return failed;
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    const info = await stat(file);
+    if (!info.isFile()) throw new RaftkaError('INVALID_REQUEST', `--file ${file} is not a regular file`, { retriable: false });
+    return info.size;
+  } catch (error) {
+    if (error instanceof RaftkaError) throw error;
+    throw new RaftkaError('INVALID_REQUEST', `cannot read --file ${file}: ${(error as Error).message}`, { retriable: false, cause: error });
+  }
 }

@@ -11,9 +11,19 @@
 
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { BrokerServer } from '@raftka/broker';
+import {
+  BrokerServer,
+  NodeMetrics,
+  brokerReadiness,
+  controllerReadiness,
+  readinessOf,
+  registerControllerCollectors,
+  serviceWrapperFor,
+  type Readiness,
+} from '@raftka/broker';
 import { ConfigError, RaftkaError } from '@raftka/protocol';
 import { ControllerClient, ControllerNode, MetadataObserver, formatAddress, type MetadataSource } from '@raftka/quorum';
+import { AdminHttpServer } from './admin-http.js';
 import { loadServerConfig, type ServerConfig } from './server-config.js';
 
 /** A second signal, or a close that hangs, must not keep the process alive forever. */
@@ -29,16 +39,63 @@ async function startNode(config: ServerConfig, logger: Logger, onFatal: (error: 
   let observer: MetadataObserver | undefined;
   let broker: BrokerServer | undefined;
   let controllerClient: ControllerClient | undefined;
+  let adminHttp: AdminHttpServer | undefined;
+  let phase: 'starting' | 'running' | 'stopping' = 'starting';
+  // Metrics exist only where they are served: without the admin listener nothing is measured.
+  const metrics = config.adminHttp ? new NodeMetrics() : undefined;
+  const readiness = (): Readiness => {
+    if (phase !== 'running') return readinessOf([`node: ${phase}`]);
+    const missing: string[] = [];
+    if (controllerNode) {
+      const { quorum } = controllerNode;
+      missing.push(
+        ...controllerReadiness({
+          leaderId: quorum.leaderId,
+          nodeId: quorum.nodeId,
+          isActiveController: controllerNode.isActive,
+          lastAppliedOffset: quorum.lastAppliedOffset,
+          highWatermark: quorum.highWatermark,
+        }),
+      );
+    }
+    if (broker) {
+      missing.push(
+        ...brokerReadiness({
+          lifecycleState: broker.lifecycle.state,
+          lastControllerResponseMs: broker.lifecycle.lastControllerResponseMs,
+          nowMs: Date.now(),
+          sessionTimeoutMs: config.controller.brokerSessionTimeoutMs,
+        }),
+      );
+    }
+    return readinessOf(missing);
+  };
   const close = async (graceful: boolean): Promise<void> => {
-    // The broker goes first (controlled shutdown needs the controller), the quorum member last.
+    phase = 'stopping';
+    // The broker goes first (controlled shutdown needs the controller), the quorum member last;
+    // the admin listener answers (not ready) until the end.
     await broker?.close({ graceful });
     controllerClient?.close();
     await observer?.close();
     await controllerNode?.close({ graceful });
+    await adminHttp?.close();
   };
   try {
+    if (config.adminHttp && metrics) {
+      adminHttp = await AdminHttpServer.start({ address: config.adminHttp, metrics, readiness, logger });
+    }
     if (roles.includes('controller')) {
-      controllerNode = await ControllerNode.start({ quorum: config.quorum, controller: config.controller, logger, onFatal });
+      controllerNode = await ControllerNode.start({
+        quorum: config.quorum,
+        controller: config.controller,
+        logger,
+        onFatal,
+        ...(metrics ? { serviceWrapper: serviceWrapperFor(metrics) } : {}),
+      });
+      if (metrics) {
+        const node = controllerNode;
+        registerControllerCollectors(metrics, { isActive: () => node.isActive, quorum: node.quorum, image: () => node.image });
+      }
     }
     if (roles.includes('broker')) {
       const listener = config.brokerListener!;
@@ -62,8 +119,10 @@ async function startNode(config: ServerConfig, logger: Logger, onFatal: (error: 
         heartbeatIntervalMs: config.controller.brokerHeartbeatIntervalMs,
         autoCreateTopicsEnable: config.controller.autoCreateTopicsEnable,
         logger,
+        ...(metrics ? { metrics } : {}),
       });
     }
+    phase = 'running';
   } catch (error) {
     await close(false).catch(() => undefined);
     throw error;

@@ -16,8 +16,9 @@ import {
   type ListenerAddress,
   type QuorumConfig,
 } from '@raftka/quorum';
+import { adminHttpAddressFrom, adminHttpConfigSchema, type AdminHttpAddress } from './admin-http.js';
 
-export const serverConfigSchema: ConfigSchema = [...quorumConfigSchema, ...controllerConfigSchema, ...brokerConfigSchema];
+export const serverConfigSchema: ConfigSchema = [...quorumConfigSchema, ...adminHttpConfigSchema, ...controllerConfigSchema, ...brokerConfigSchema];
 
 export interface ServerConfig {
   quorum: QuorumConfig;
@@ -25,6 +26,8 @@ export interface ServerConfig {
   broker: BrokerConfig;
   /** The listener the broker serves clients on (the first one not named CONTROLLER); brokers only. */
   brokerListener: ListenerAddress | undefined;
+  /** admin.http.listener: where /healthz, /readyz and /metrics are served; undefined = off. */
+  adminHttp: AdminHttpAddress | undefined;
 }
 
 /** Parses `key=value` flags; a flag without `=` is a config problem like any other. */
@@ -63,11 +66,12 @@ export async function loadServerConfig(args: {
   const quorum = quorumConfigFrom(values);
   const controller = controllerConfigFromValues(values);
   const broker = brokerConfigFromValues(values);
+  const adminHttp = adminHttpAddressFrom(values);
   const brokerListener = quorum.listeners.find((listener) => listener.name !== 'CONTROLLER');
   if (quorum.roles.includes('broker') && brokerListener === undefined) {
     throw new ConfigError([
       `listeners=${quorum.listeners.map((listener) => `${listener.name}://${listener.host}:${listener.port}`).join(',')}: a broker needs a client listener besides CONTROLLER, e.g. PLAINTEXT://127.0.0.1:9092`,
     ]);
   }
-  return { quorum, controller, broker, brokerListener: quorum.roles.includes('broker') ? brokerListener : undefined };
+  return { quorum, controller, broker, brokerListener: quorum.roles.includes('broker') ? brokerListener : undefined, adminHttp };
 }

@@ -46,6 +46,18 @@ import type {
   IncrementalAlterConfigsResponse,
 } from '../network/client-messages.js';
 import { isStaleMetadataError, type BrokerInfo } from '../metadata-cache.js';
+import { AdminOperationError } from './admin-errors.js';
+import {
+  GroupAdmin,
+  type GroupDescription,
+  type GroupOffset,
+  type GroupState,
+  type ListedGroup,
+  type OffsetResetPlanEntry,
+  type ResetOffsetsRequest,
+} from './group-admin.js';
+
+export { AdminOperationError };
 
 /** Admin options: `bootstrapServers` is required, every other key has Kafka's default. */
 export type AdminConfig = Partial<AdminOptions> & { bootstrapServers: string[] };
@@ -152,24 +164,6 @@ export interface OffsetQuery extends TopicPartition {
   spec: OffsetSpec;
 }
 
-/** Some items of an admin call failed; see `failures` for each one's error. */
-export class AdminOperationError<Result> extends RaftkaError {
-  readonly failures: ReadonlyMap<string, RaftkaError>;
-  readonly results: readonly Result[];
-
-  constructor(operation: string, failures: ReadonlyMap<string, RaftkaError>, results: readonly Result[]) {
-    const [firstItem, firstError] = [...failures][0]!;
-    super(
-      firstError.code,
-      `${operation} failed for ${failures.size} item(s): ${[...failures].map(([item, error]) => `${item}: ${error.code}`).join(', ')}; first: ${firstItem}: ${firstError.message}`,
-      { cause: firstError, retriable: firstError.retriable },
-    );
-    this.name = 'AdminOperationError';
-    this.failures = failures;
-    this.results = results;
-  }
-}
-
 /**
  * Per-item errors after which the same item is sent again: nothing was changed and a later
  * attempt can succeed. (A timeout is not among them: the change may have been committed.)
@@ -214,6 +208,7 @@ export class Admin {
   readonly options: Readonly<AdminOptions>;
   readonly #runtime: ClientRuntime;
   readonly #cluster: ClusterClient;
+  readonly #groups: GroupAdmin;
 
   constructor(config: AdminConfig, runtime: ClientRuntime = defaultRuntime) {
     this.options = resolveAdminOptions(config);
@@ -226,9 +221,16 @@ export class Admin {
         metadataMaxAgeMs: this.options.metadataMaxAgeMs,
         maxRequestSize: this.options.maxRequestSize,
         maxInFlightPerBroker: ADMIN_IN_FLIGHT_PER_BROKER_MAX,
+        clientId: this.options.clientId,
       },
       runtime,
     );
+    this.#groups = new GroupAdmin({
+      cluster: this.#cluster,
+      options: this.options,
+      listOffsets: (queries) => this.#listOffsetsSettled(queries),
+      partitionsOf: async (topic) => (await this.describeTopics([topic]))[0]!.partitions.map((partition) => partition.partition),
+    });
   }
 
   /** Discovers the cluster. Optional: every call connects on first use. */
@@ -464,6 +466,59 @@ export class Admin {
       else results.push(answer);
     }
     return settle('listOffsets', failures, results);
+  }
+
+  // ---- consumer groups (see group-admin.ts) ----------------------------------------------------
+
+  /** Every consumer group of the cluster (each broker lists the groups it coordinates), sorted by id. */
+  listGroups(options: { states?: readonly GroupState[] } = {}): Promise<ListedGroup[]> {
+    return this.#groups.listGroups(options);
+  }
+
+  /** State, assignor, members with their assignments, and (unless includeOffsets: false) committed offsets with lag. */
+  describeGroups(groupIds: readonly string[], options: { includeOffsets?: boolean } = {}): Promise<GroupDescription[]> {
+    return this.#groups.describeGroups(groupIds, options);
+  }
+
+  /** A group's committed offsets, sorted by topic and partition. */
+  listGroupOffsets(groupId: string, options: { partitions?: readonly TopicPartition[] } = {}): Promise<GroupOffset[]> {
+    return this.#groups.listGroupOffsets(groupId, options);
+  }
+
+  /**
+   * Resets an inactive (Empty or Dead) group's offsets of one topic and resolves with the plan;
+   * with dryRun only plans. An active group is refused with GroupNotInactiveError (NON_EMPTY_GROUP).
+   */
+  resetOffsets(request: ResetOffsetsRequest): Promise<OffsetResetPlanEntry[]> {
+    return this.#groups.resetOffsets(request);
+  }
+
+  /** Deletes empty groups; resolves with the deleted ids or rejects with AdminOperationError (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND per group). */
+  deleteGroups(groupIds: readonly string[]): Promise<string[]> {
+    return this.#groups.deleteGroups(groupIds);
+  }
+
+  /** Deletes a group's committed offsets of some partitions (GROUP_SUBSCRIBED_TO_TOPIC while a member subscribes to the topic). */
+  deleteGroupOffsets(groupId: string, partitions: readonly TopicPartition[]): Promise<TopicPartition[]> {
+    return this.#groups.deleteGroupOffsets(groupId, partitions);
+  }
+
+  /** listOffsets with each partition's own outcome instead of an all-or-nothing answer. */
+  async #listOffsetsSettled(queries: readonly OffsetQuery[]): Promise<Map<string, ListedOffset | RaftkaError>> {
+    const answers = new Map<string, ListedOffset | RaftkaError>();
+    let listed: readonly ListedOffset[];
+    try {
+      listed = await this.listOffsets(queries);
+    } catch (error) {
+      if (!(error instanceof AdminOperationError)) throw error;
+      listed = error.results as readonly ListedOffset[];
+      for (const query of queries) {
+        const failure = error.failures.get(`${query.topic}-${query.partition}`);
+        if (failure) answers.set(partitionKey(query.topic, query.partition), failure);
+      }
+    }
+    for (const offset of listed) answers.set(partitionKey(offset.topic, offset.partition), offset);
+    return answers;
   }
 
   /**

@@ -15,8 +15,8 @@
 // validation done -> fetching (position possibly moved back to the divergence point);
 // any -> fetching on seek(offset); any -> awaiting-reset on seekToBeginning/End.
 //
-// Group membership (a later addition) will feed `assign` from the coordinator's assignment and
-// initialise positions from committed offsets; nothing here depends on how partitions came.
+// In group mode the consumer feeds `assign` from the group's assignment and seeks newly assigned
+// partitions to the group's committed offsets; nothing here depends on how partitions came.
 
 import { invariant, RaftkaError } from '@raftka/protocol';
 import type { TopicPartition } from '../cluster-client.js';

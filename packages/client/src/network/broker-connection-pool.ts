@@ -14,6 +14,12 @@ import * as grpc from '@grpc/grpc-js';
 import { invariant, RaftkaError } from '@raftka/protocol';
 import { loadClientServices, type ClientServiceName } from './client-proto.js';
 import { InFlightLimiter } from './in-flight-limiter.js';
+import { ProduceStream } from './produce-stream.js';
+import type { ProduceRequest, ProduceResponse } from './client-messages.js';
+import type { Timers } from '../producer/buffer-pool.js';
+
+/** The call metadata key carrying the client id (the broker's group service reads it). */
+export const CLIENT_ID_METADATA_KEY = 'client-id';
 
 /** Bytes of overhead a request may add around its record batches (topic names, framing). */
 export const REQUEST_ENVELOPE_BYTES_MAX = 1024 * 1024;
@@ -30,6 +36,11 @@ export interface BrokerConnectionPoolOptions {
   maxInFlightPerBroker: number;
   /** Extra channel options (keepalive, etc.). */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Sent with every unary call as metadata `client-id` (Kafka's request-header client id): the
+   * group coordinator shows it as a member's CLIENT-ID and builds member ids from it.
+   */
+  clientId?: string;
 }
 
 interface Connection {
@@ -37,6 +48,8 @@ interface Connection {
   channel: grpc.Channel;
   clients: Map<ClientServiceName, grpc.Client>;
   limiter: InFlightLimiter;
+  /** The producer's ProduceStream to this broker, opened on first use. */
+  produceStream?: ProduceStream;
 }
 
 /** Maps a failed call's gRPC status to a Raftka error. */
@@ -138,7 +151,7 @@ export class BrokerConnectionPool {
           (method as (request: Request, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<Response>) => void).call(
             client,
             args.request,
-            new grpc.Metadata(),
+            this.#callMetadata(),
             { deadline: Date.now() + args.timeoutMs },
             (error, response) => {
               if (error) reject(errorFromGrpcStatus(error, args.nodeId));
@@ -148,6 +161,34 @@ export class BrokerConnectionPool {
           );
         }),
     );
+  }
+
+  /**
+   * The broker's ProduceStream (see produce-stream.ts), created on first use and replaced with
+   * the channel when the broker's address changes. Its in-flight limit is separate from the
+   * unary calls' limiter: produce requests no longer wait behind metadata calls and vice versa.
+   */
+  produceStream(args: { nodeId: number; endpoint: BrokerEndpoint; maxInFlight: number; requestTimeoutMs: number; clock: () => number; timers: Timers }): ProduceStream {
+    const connection = this.#connection(args.nodeId, args.endpoint);
+    if (connection.produceStream) return connection.produceStream;
+    const client = this.client(args.nodeId, args.endpoint, 'RaftkaClient') as unknown as {
+      ProduceStream: (metadata: grpc.Metadata, options: grpc.CallOptions) => grpc.ClientDuplexStream<ProduceRequest, ProduceResponse>;
+    };
+    connection.produceStream = new ProduceStream({
+      nodeId: args.nodeId,
+      open: () => client.ProduceStream(this.#callMetadata(), {}),
+      maxInFlight: args.maxInFlight,
+      requestTimeoutMs: args.requestTimeoutMs,
+      clock: args.clock,
+      timers: args.timers,
+    });
+    return connection.produceStream;
+  }
+
+  #callMetadata(): grpc.Metadata {
+    const metadata = new grpc.Metadata();
+    if (this.#options.clientId !== undefined && this.#options.clientId !== '') metadata.set(CLIENT_ID_METADATA_KEY, this.#options.clientId);
+    return metadata;
   }
 
   /** Brokers with an open channel. */
@@ -170,6 +211,7 @@ export class BrokerConnectionPool {
   }
 
   #closeConnection(connection: Connection): void {
+    connection.produceStream?.close();
     for (const client of connection.clients.values()) client.close();
     connection.channel.close();
   }

@@ -290,3 +290,207 @@ export interface IncrementalAlterConfigsResponse {
   throttleTimeMs: number;
   responses: { errorCode: number; errorMessage: string; resourceType: ConfigResourceTypeName; resourceName: string }[];
 }
+
+// ---- Consumer groups (RaftkaGroups) -------------------------------------------------------------
+
+export type CoordinatorTypeName = 'COORDINATOR_GROUP' | 'COORDINATOR_TRANSACTION';
+
+export interface FindCoordinatorRequest {
+  keyType: CoordinatorTypeName;
+  coordinatorKeys: string[];
+}
+
+export interface CoordinatorMessage {
+  key: string;
+  nodeId: number;
+  host: string;
+  port: number;
+  errorCode: number;
+  errorMessage: string;
+}
+
+export interface FindCoordinatorResponse {
+  throttleTimeMs: number;
+  coordinators: CoordinatorMessage[];
+}
+
+export interface JoinGroupRequest {
+  groupId: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  memberId: string;
+  groupInstanceId?: string | null | undefined;
+  protocolType: string;
+  protocols: { name: string; metadata: Buffer }[];
+  reason: string;
+}
+
+export interface JoinGroupResponseMember {
+  memberId: string;
+  groupInstanceId?: string | null | undefined;
+  metadata: Buffer;
+}
+
+export interface JoinGroupResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string;
+  generationId: number;
+  protocolType: string;
+  protocolName: string;
+  leader: string;
+  skipAssignment: boolean;
+  memberId: string;
+  members: JoinGroupResponseMember[];
+}
+
+export interface SyncGroupRequest {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId?: string | null | undefined;
+  protocolType: string;
+  protocolName: string;
+  assignments: { memberId: string; assignment: Buffer }[];
+}
+
+export interface SyncGroupResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string;
+  protocolType: string;
+  protocolName: string;
+  assignment: Buffer;
+}
+
+export interface HeartbeatRequest {
+  groupId: string;
+  generationId: number;
+  memberId: string;
+  groupInstanceId?: string | null | undefined;
+}
+
+export interface HeartbeatResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string;
+}
+
+export interface MemberIdentityMessage {
+  memberId: string;
+  groupInstanceId?: string | null | undefined;
+  reason: string;
+}
+
+export interface LeaveGroupRequest {
+  groupId: string;
+  members: MemberIdentityMessage[];
+}
+
+export interface LeaveGroupResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string;
+  members: { memberId: string; groupInstanceId?: string | null | undefined; errorCode: number; errorMessage: string }[];
+}
+
+export interface OffsetCommitRequest {
+  groupId: string;
+  generationIdOrMemberEpoch: number;
+  memberId: string;
+  groupInstanceId?: string | null | undefined;
+  topics: {
+    name: string;
+    partitions: { partitionIndex: number; committedOffset: number; committedLeaderEpoch: number; committedMetadata?: string | null | undefined }[];
+  }[];
+}
+
+export interface OffsetCommitResponse {
+  throttleTimeMs: number;
+  topics: { name: string; partitions: { partitionIndex: number; errorCode: number; errorMessage: string }[] }[];
+}
+
+export interface OffsetFetchRequest {
+  groupId: string;
+  topics: { name: string; partitionIndexes: number[] }[];
+  allTopics: boolean;
+  requireStable: boolean;
+}
+
+export interface OffsetFetchResponsePartitionMessage {
+  partitionIndex: number;
+  committedOffset: number;
+  committedLeaderEpoch: number;
+  metadata?: string | null | undefined;
+  errorCode: number;
+  errorMessage: string;
+}
+
+export interface OffsetFetchResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string;
+  topics: { name: string; partitions: OffsetFetchResponsePartitionMessage[] }[];
+}
+
+export interface OffsetDeleteRequest {
+  groupId: string;
+  topics: { name: string; partitionIndexes: number[] }[];
+}
+
+export interface OffsetDeleteResponse {
+  errorCode: number;
+  errorMessage: string;
+  throttleTimeMs: number;
+  topics: { name: string; partitions: { partitionIndex: number; errorCode: number; errorMessage: string }[] }[];
+}
+
+export interface ListGroupsRequest {
+  statesFilter: string[];
+}
+
+export interface ListGroupsResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string;
+  groups: { groupId: string; protocolType: string; groupState: string }[];
+}
+
+export interface DescribeGroupsRequest {
+  groups: string[];
+  includeAuthorizedOperations: boolean;
+}
+
+export interface DescribedGroupMemberMessage {
+  memberId: string;
+  groupInstanceId?: string | null | undefined;
+  clientId: string;
+  clientHost: string;
+  memberMetadata: Buffer;
+  memberAssignment: Buffer;
+}
+
+export interface DescribedGroupMessage {
+  errorCode: number;
+  errorMessage: string;
+  groupId: string;
+  groupState: string;
+  protocolType: string;
+  protocolData: string;
+  members: DescribedGroupMemberMessage[];
+  authorizedOperations: number;
+}
+
+export interface DescribeGroupsResponse {
+  throttleTimeMs: number;
+  groups: DescribedGroupMessage[];
+}
+
+export interface DeleteGroupsRequest {
+  groupsNames: string[];
+}
+
+export interface DeleteGroupsResponse {
+  throttleTimeMs: number;
+  results: { groupId: string; errorCode: number; errorMessage: string }[];
+}

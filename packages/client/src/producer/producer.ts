@@ -1,23 +1,39 @@
 // The Producer: `send` appends records to the RecordAccumulator and resolves once the broker has
 // acknowledged them per `acks`; a sender loop turns ready batches into Produce requests.
 //
-// Flow of one record:
-//   send -> wait for the topic's metadata (maxBlockMs) -> choose a partition (murmur2 of the key,
-//   or KIP-480 sticky for keyless records) -> accumulator.append (may wait for bufferMemory)
+// Flow of one send call:
+//   send -> (fast path, the usual case) the topic's metadata is known, nothing waits before this
+//   call and memory is free: validate, choose each record's partition (murmur2 of the key, or
+//   KIP-480 sticky for keyless records) and append every record synchronously into its
+//   partition's open batch -> one promise per call, settled when the last of its records is
+//   acknowledged. Otherwise (slow path) the call joins a FIFO of blocked calls, which one pump
+//   works through in order: it waits for metadata (maxBlockMs) and for bufferMemory, one wait
+//   per blocked stretch, not one per record.
 //   -> the sender loop drains ready batches per leader (at most one batch per partition per
-//   request, maxInFlightRequestsPerConnection requests per broker) -> the batch is encoded once
-//   per attempt as a RecordBatch v2 (compressed, stamped with producer id/epoch/sequence) ->
-//   Produce -> per-partition outcome: success resolves the records with base offset + index;
-//   a retriable error re-queues the batch (in sequence order) after a backoff, refreshing
-//   metadata first when the error says it is stale (NOT_LEADER_OR_FOLLOWER, ...); anything
-//   else rejects the records with the Kafka error name.
+//   request) -> each batch is encoded into one buffer per attempt as a RecordBatch v2
+//   (compressed, stamped with producer id/epoch/sequence) -> written to the leader's
+//   ProduceStream -> per-partition outcome: success completes the records with base offset +
+//   index; a retriable error re-queues the batch (in record order) after a backoff, refreshing
+//   metadata first when the error says it is stale (NOT_LEADER_OR_FOLLOWER, ...); anything else
+//   fails the records with the Kafka error name.
 //
-// Ordering: at most one batch per partition is on the wire at a time (see #isMuted for why gRPC
-// needs this where Kafka's single TCP connection does not); requests for different partitions
-// pipeline up to maxInFlightRequestsPerConnection per broker. With idempotence (the default,
-// KIP-98) every batch also carries a sequence and a retry keeps it, so the broker appends each
-// batch exactly once and in order even across a leader change or a lost answer. Without
-// idempotence a retried batch whose first answer was lost may be appended twice, as in Kafka.
+// Per record the hot path allocates the RecordInput and, at completion, the RecordMetadata the
+// caller asked for; the record's owner (its send call and position) rides in the batch beside
+// it, so completing a batch needs no lookup and there is no promise per record.
+//
+// Ordering and pipelining: Produce requests to a broker travel on one ProduceStream
+// (network/produce-stream.ts), whose messages the broker starts and answers in order, so up to
+// maxInFlightRequestsPerConnection batches of one partition may be in flight together and still
+// be appended in order (separate unary calls could be reordered by the transport, which is why
+// this producer once kept a single batch per partition on the wire). A batch being retried is
+// sent only when nothing else of its partition is in flight, so retries go out in record order.
+// With idempotence (the default, KIP-98) every batch also carries a sequence and a retry keeps
+// it, so the broker appends each batch exactly once and in order even across a leader change or
+// a lost answer: a batch behind a failed one is refused as OUT_OF_ORDER_SEQUENCE_NUMBER and
+// retried after it. Without idempotence, as in Kafka with max.in.flight.requests.per.connection
+// > 1, a retried batch may land after a later batch of its partition that succeeded meanwhile,
+// and a retried batch whose first answer was lost may be appended twice; set
+// maxInFlightRequestsPerConnection to 1 for strict order without idempotence.
 //
 // acks=0 resolves each record as soon as its request is handed to the transport, with offset -1:
 // the producer never learns the outcome.
@@ -27,15 +43,19 @@
 import {
   assertNever,
   encodeRecordBatch,
+  encodeRecordBatchSync,
+  invariant,
   RaftkaError,
   type RecordHeaderInput,
   type RecordInput,
 } from '@raftka/protocol';
 import { ClusterClient, defaultRuntime, errorFromResponse, partitionKey, toRaftkaError, type ClientRuntime } from '../cluster-client.js';
+import type { TopicInfo } from '../metadata-cache.js';
 import { IDEMPOTENT_IN_FLIGHT_MAX, resolveProducerOptions, type ProducerOptions } from '../options.js';
 import type { InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse } from '../network/client-messages.js';
+import type { ProduceStream } from '../network/produce-stream.js';
 import { IdempotenceState } from './idempotence.js';
-import { StickyPartitioner } from './partitioner.js';
+import { StickyPartitioner, type TopicPartitionInfo } from './partitioner.js';
 import { RecordAccumulator, type ProducerBatch } from './record-accumulator.js';
 import { RetryPolicy } from './retry-policy.js';
 
@@ -88,9 +108,83 @@ export class ProducerSendError extends RaftkaError {
 /** Producer options: `bootstrapServers` is required, every other key has Kafka's default. */
 export type ProducerConfig = Partial<ProducerOptions> & { bootstrapServers: string[] };
 
-interface Delivery {
-  resolve: (metadata: RecordMetadata) => void;
-  reject: (error: RaftkaError) => void;
+/**
+ * One send call: the single promise its caller holds, and the outcome of each of its records,
+ * filled in as their batches are answered. The batches hold the call itself as each record's
+ * owner, so a record's outcome is one array store.
+ */
+class PendingSend {
+  readonly promise: Promise<RecordMetadata[]>;
+  // Invariant: `remaining` counts the undefined entries of `outcomes`; the call settles when it reaches 0.
+  readonly #outcomes: (RecordMetadata | RaftkaError | undefined)[];
+  #remaining: number;
+  #failures = 0;
+  #settled = false;
+  #resolve!: (metadata: RecordMetadata[]) => void;
+  #reject!: (error: unknown) => void;
+  readonly #onSettled: (send: PendingSend) => void;
+
+  constructor(recordCount: number, onSettled: (send: PendingSend) => void) {
+    this.promise = new Promise<RecordMetadata[]>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#outcomes = new Array<RecordMetadata | RaftkaError | undefined>(recordCount).fill(undefined);
+    this.#remaining = recordCount;
+    this.#onSettled = onSettled;
+  }
+
+  complete(index: number, metadata: RecordMetadata): void {
+    this.#record(index, metadata);
+  }
+
+  fail(index: number, error: RaftkaError): void {
+    this.#failures += 1;
+    this.#record(index, error);
+  }
+
+  /** Fails records `from..end` that were never appended. */
+  failFrom(from: number, error: RaftkaError): void {
+    for (let index = from; index < this.#outcomes.length; index++) if (this.#outcomes[index] === undefined) this.fail(index, error);
+  }
+
+  /** The call was invalid and nothing of it was appended: reject it as a whole. */
+  rejectCall(error: unknown): void {
+    invariant(this.#remaining === this.#outcomes.length, 'a call is rejected as a whole only before any record was appended');
+    this.#settle();
+    this.#reject(error);
+  }
+
+  #record(index: number, outcome: RecordMetadata | RaftkaError): void {
+    invariant(this.#outcomes[index] === undefined && !this.#settled, () => `record ${index} of a send call settled twice`);
+    this.#outcomes[index] = outcome;
+    this.#remaining -= 1;
+    if (this.#remaining > 0) return;
+    this.#settle();
+    if (this.#failures === 0) {
+      this.#resolve(this.#outcomes as RecordMetadata[]);
+      return;
+    }
+    this.#reject(
+      new ProducerSendError(this.#outcomes.map((entry) => (entry instanceof RaftkaError ? { ok: false, error: entry } : { ok: true, metadata: entry! }))),
+    );
+  }
+
+  #settle(): void {
+    this.#settled = true;
+    this.#onSettled(this);
+  }
+}
+
+/** A send call waiting for metadata, a connection or memory, with the records it still has to append. */
+interface BlockedSend {
+  pending: PendingSend;
+  record: ProducerRecord;
+  /** Set once the call was validated against the topic's metadata. */
+  inputs: RecordInput[] | undefined;
+  nextIndex: number;
+  /** maxBlockMs after the call: how long it may wait for metadata and memory. */
+  deadlineMs: number;
 }
 
 type ProducerState = 'new' | 'connecting' | 'connected' | 'closing' | 'closed';
@@ -108,16 +202,23 @@ export class Producer {
   readonly #idempotence: IdempotenceState | undefined;
   #state: ProducerState = 'new';
   #connecting: Promise<void> | undefined;
-  // Each appended record (by identity: the accumulator keeps the object) to its caller's promise.
-  readonly #deliveries = new WeakMap<RecordInput, Delivery>();
   // Unsettled send() calls, for flush().
-  readonly #pendingSends = new Set<Promise<unknown>>();
+  readonly #pendingSends = new Set<PendingSend>();
+  readonly #forgetSend = (pending: PendingSend): void => {
+    this.#pendingSends.delete(pending);
+  };
+  // Calls that could not append at once, in call order (a FIFO as array + head index).
+  // Invariant: while it is non-empty, new calls queue behind it (records keep call order).
+  #blocked: BlockedSend[] = [];
+  #blockedHead = 0;
+  #pumping = false;
   // Batches of each partition handed to the transport and not yet answered.
+  // Invariant: at most #partitionInFlightMax per partition.
   readonly #inFlightByPartition = new Map<string, number>();
+  readonly #partitionInFlightMax: number;
   #wake: (() => void) | undefined;
   #senderDone: Promise<void> | undefined;
   #initInProgress = false;
-  #appendChain: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
   // Set once a fatal error (PRODUCER_FENCED) stops the producer.
   #fatalError: RaftkaError | undefined;
@@ -157,6 +258,7 @@ export class Producer {
       random: runtime.random,
     });
     this.#idempotence = options.enableIdempotence ? new IdempotenceState(options.maxInFlightRequestsPerConnection) : undefined;
+    this.#partitionInFlightMax = options.maxInFlightRequestsPerConnection;
   }
 
   /** The producer id and epoch in use (-1 before connect or without idempotence). */
@@ -200,79 +302,184 @@ export class Producer {
    * record too large, producer closed).
    */
   send(record: ProducerRecord): Promise<RecordMetadata[]> {
-    const result = this.#send(record);
-    this.#pendingSends.add(result);
-    const forget = () => this.#pendingSends.delete(result);
-    result.then(forget, forget);
-    return result;
+    try {
+      this.#checkOpen();
+      checkCall(record);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const pending = new PendingSend(record.messages.length, this.#forgetSend);
+    this.#pendingSends.add(pending);
+    const topicInfo = this.#blockedHead === this.#blocked.length && this.#state === 'connected' ? this.#cluster.metadata.topic(record.topic) : undefined;
+    if (topicInfo === undefined || topicInfo.partitions.length === 0) {
+      this.#block({ pending, record, inputs: undefined, nextIndex: 0, deadlineMs: this.#runtime.clock() + this.options.maxBlockMs });
+      return pending.promise;
+    }
+    let inputs: RecordInput[];
+    try {
+      inputs = this.#prepare(record, topicInfo);
+    } catch (error) {
+      pending.rejectCall(error);
+      return pending.promise;
+    }
+    const stoppedAt = this.#appendFrom(pending, record, inputs, topicInfo, 0);
+    if (stoppedAt < inputs.length) {
+      this.#block({ pending, record, inputs, nextIndex: stoppedAt, deadlineMs: this.#runtime.clock() + this.options.maxBlockMs });
+    }
+    return pending.promise;
   }
 
-  async #send(record: ProducerRecord): Promise<RecordMetadata[]> {
-    this.#checkOpen();
-    if (typeof record?.topic !== 'string' || record.topic.length === 0) {
-      throw new RaftkaError('INVALID_TOPIC_EXCEPTION', `send needs a topic name, got ${JSON.stringify(record?.topic)}`, { retriable: false });
-    }
-    if (!Array.isArray(record.messages) || record.messages.length === 0) {
-      throw new RaftkaError('INVALID_REQUEST', 'send needs a non-empty messages array', { retriable: false });
-    }
-    // Appends happen in call order (records of one key keep the order of the send calls), so
-    // the metadata wait and the append of each call are chained behind the previous call's.
-    const appended = this.#appendChain.then(() => this.#append(record));
-    this.#appendChain = appended.then(
-      () => undefined,
-      () => undefined,
-    );
-    const deliveries = await appended;
-    const settled = await Promise.allSettled(deliveries);
-    const outcomes: SendOutcome[] = settled.map((outcome) =>
-      outcome.status === 'fulfilled' ? { ok: true, metadata: outcome.value } : { ok: false, error: toRaftkaError(outcome.reason) },
-    );
-    if (outcomes.some((outcome) => !outcome.ok)) throw new ProducerSendError(outcomes);
-    return outcomes.map((outcome) => (outcome as { ok: true; metadata: RecordMetadata }).metadata);
-  }
-
-  /** Waits for metadata, partitions and appends the records; returns one delivery promise per record. */
-  async #append(record: ProducerRecord): Promise<Promise<RecordMetadata>[]> {
-    if (this.#state === 'new' || this.#state === 'connecting') await this.connect();
-    const { topic } = record;
-    const deadlineMs = this.#runtime.clock() + this.options.maxBlockMs;
-    const topicInfo = this.#cluster.metadata.topic(topic) ?? (await this.#cluster.waitForTopic(topic, deadlineMs));
-    const deliveries: Promise<RecordMetadata>[] = [];
-    // Validate every message before appending any, so a bad one cannot half-send a call.
-    record.messages.forEach(checkMessage);
-    for (const message of record.messages) {
+  /**
+   * Validates every message of a call against the topic before any is appended, so a bad one
+   * cannot half-send a call, and builds the records to append.
+   */
+  #prepare(record: ProducerRecord, topicInfo: TopicInfo): RecordInput[] {
+    const { topic, messages } = record;
+    const nowMs = this.#runtime.clock();
+    const inputs = new Array<RecordInput>(messages.length);
+    for (let index = 0; index < messages.length; index++) {
+      const message = messages[index]!;
+      checkMessage(message, index);
       // Throws UNKNOWN_TOPIC_OR_PARTITION for an explicit partition the topic does not have.
       if (message.partition !== undefined) this.#partitioner.partition({ topic, partition: message.partition }, { numPartitions: topicInfo.partitions.length, availablePartitions: [] });
-    }
-    for (const message of record.messages) {
-      if (this.#fatalError) throw this.#fatalError;
       const input: RecordInput = {
         key: message.key ?? null,
         value: message.value,
-        headers: normalizeHeaders(message.headers),
-        timestamp: message.timestamp ?? this.#runtime.clock(),
+        timestamp: message.timestamp ?? nowMs,
       };
-      const info = {
-        numPartitions: topicInfo.partitions.length,
-        availablePartitions: this.#cluster.metadata.availablePartitions(topic),
-      };
-      let partition = this.#partitioner.partition({ topic, key: input.key, partition: message.partition }, info);
-      const keyless = message.partition === undefined && (input.key === null || input.key === undefined);
-      if (keyless && !this.#accumulator.fitsInOpenBatch(topic, partition, input)) {
-        // KIP-480: a keyless record that would open a new batch moves the sticky partition first.
-        partition = this.#partitioner.onNewBatch(topic, partition, info);
-      }
-      const delivery = new Promise<RecordMetadata>((resolve, reject) => this.#deliveries.set(input, { resolve, reject }));
-      // Settled by the sender; a failure is also reported through the aggregate below.
-      delivery.catch(() => undefined);
-      deliveries.push(
-        this.#accumulator.append(topic, partition, input).then((appended) => {
-          if (appended.newBatchCreated || appended.batchIsFull) this.#wakeSender();
-          return delivery;
-        }),
-      );
+      if (message.headers !== undefined) input.headers = normalizeHeaders(message.headers);
+      // MESSAGE_TOO_LARGE now, for the whole call, rather than after other records went out.
+      this.#accumulator.checkRecordSize(input);
+      inputs[index] = input;
     }
-    return deliveries;
+    return inputs;
+  }
+
+  /**
+   * Appends records `from..` of a call synchronously while memory allows. Returns the index of
+   * the first record not appended (inputs.length when all were); a failure that is not a lack
+   * of memory fails the rest of the call.
+   */
+  #appendFrom(pending: PendingSend, record: ProducerRecord, inputs: readonly RecordInput[], topicInfo: TopicInfo, from: number): number {
+    const { topic, messages } = record;
+    const metadata = this.#cluster.metadata;
+    let available: readonly number[] | undefined;
+    // Available partitions are only needed when the sticky partition moves: computed at most once per call.
+    const info: TopicPartitionInfo = {
+      numPartitions: topicInfo.partitions.length,
+      get availablePartitions() {
+        return (available ??= metadata.availablePartitions(topic));
+      },
+    };
+    let wake = false;
+    let index = from;
+    try {
+      for (; index < inputs.length; index++) {
+        if (this.#fatalError) throw this.#fatalError;
+        const input = inputs[index]!;
+        const explicit = messages[index]!.partition;
+        let partition = this.#partitioner.partition({ topic, key: input.key, partition: explicit }, info);
+        if (explicit === undefined && (input.key === null || input.key === undefined) && !this.#accumulator.fitsInOpenBatch(topic, partition, input)) {
+          // KIP-480: a keyless record that would open a new batch moves the sticky partition first.
+          partition = this.#partitioner.onNewBatch(topic, partition, info);
+        }
+        const appended = this.#accumulator.tryAppend(topic, partition, input, pending, index);
+        if (appended === undefined) break;
+        if (appended.newBatchCreated || appended.batchIsFull) wake = true;
+      }
+    } catch (error) {
+      pending.failFrom(index, toRaftkaError(error));
+      index = inputs.length;
+    }
+    if (wake) this.#wakeSender();
+    return index;
+  }
+
+  #block(blocked: BlockedSend): void {
+    this.#blocked.push(blocked);
+    if (!this.#pumping) void this.#pump();
+  }
+
+  /**
+   * Works through blocked calls in order: connects, waits for the topic's metadata, then appends
+   * while memory allows and waits for memory (up to the call's maxBlockMs) when it does not.
+   * Only real waits cost a promise: while memory lasts, blocked calls are appended synchronously.
+   */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#blockedHead < this.#blocked.length) {
+        const blocked = this.#blocked[this.#blockedHead]!;
+        const wait = this.#unblock(blocked);
+        if (wait !== undefined) {
+          await wait;
+          continue;
+        }
+        this.#blocked[this.#blockedHead] = undefined as unknown as BlockedSend;
+        this.#blockedHead += 1;
+        if (this.#blockedHead === this.#blocked.length) {
+          this.#blocked = [];
+          this.#blockedHead = 0;
+        }
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /**
+   * Moves a blocked call on as far as it can without waiting. Returns undefined once the call
+   * is done with (all records appended, or failed), or what to wait for before trying again;
+   * that promise never rejects (a failure fails the call).
+   */
+  #unblock(blocked: BlockedSend): Promise<void> | undefined {
+    const { pending, record } = blocked;
+    const fail = (error: unknown): void => {
+      if (blocked.inputs === undefined) blocked.pending.rejectCall(toRaftkaError(error));
+      else blocked.pending.failFrom(blocked.nextIndex, toRaftkaError(error));
+      blocked.nextIndex = Number.POSITIVE_INFINITY;
+    };
+    if (blocked.nextIndex === Number.POSITIVE_INFINITY) return undefined;
+    if (this.#fatalError) {
+      fail(this.#fatalError);
+      return undefined;
+    }
+    if (this.#state === 'new' || this.#state === 'connecting') return this.connect().then(() => undefined, fail);
+    const topicInfo = this.#cluster.metadata.topic(record.topic);
+    if (topicInfo === undefined || topicInfo.partitions.length === 0) {
+      return this.#cluster.waitForTopic(record.topic, blocked.deadlineMs).then(() => undefined, fail);
+    }
+    try {
+      blocked.inputs ??= this.#prepare(record, topicInfo);
+    } catch (error) {
+      fail(error);
+      return undefined;
+    }
+    const inputs = blocked.inputs;
+    blocked.nextIndex = this.#appendFrom(pending, record, inputs, topicInfo, blocked.nextIndex);
+    if (blocked.nextIndex >= inputs.length) return undefined;
+    // Out of memory: wait for room for this one record, then go on synchronously.
+    const index = blocked.nextIndex;
+    const input = inputs[index]!;
+    const message = record.messages[index]!;
+    let partition: number;
+    try {
+      partition = this.#partitioner.partition(
+        { topic: record.topic, key: input.key, partition: message.partition },
+        { numPartitions: topicInfo.partitions.length, availablePartitions: this.#cluster.metadata.availablePartitions(record.topic) },
+      );
+    } catch (error) {
+      fail(error);
+      return undefined;
+    }
+    const waitMs = Math.max(1, blocked.deadlineMs - this.#runtime.clock());
+    const appended = this.#accumulator.append(record.topic, partition, input, pending, index, waitMs);
+    // Appends now wait for memory, which makes every batch ready: let the sender free some.
+    this.#wakeSender();
+    return appended.then((result) => {
+      blocked.nextIndex = index + 1;
+      if (result.newBatchCreated || result.batchIsFull) this.#wakeSender();
+    }, fail);
   }
 
   /** Sends everything queued now, regardless of lingerMs, and waits for the outcome of every send made so far. */
@@ -280,7 +487,7 @@ export class Producer {
     this.#accumulator.beginFlush();
     this.#wakeSender();
     try {
-      await Promise.allSettled([...this.#pendingSends]);
+      await Promise.allSettled([...this.#pendingSends].map((pending) => pending.promise));
     } finally {
       this.#accumulator.endFlush();
     }
@@ -345,16 +552,25 @@ export class Producer {
   #leaderFor = (topic: string, partition: number): number | undefined => this.#cluster.metadata.leaderFor(topic, partition);
 
   #isMuted = (topic: string, partition: number): boolean => {
-    // One batch per partition on the wire. Unlike Kafka's TCP connection, separate gRPC calls on
-    // one HTTP/2 channel reach the broker's handlers in the order their messages finish
-    // arriving, not the order they were sent (a small later request overtakes a large earlier
-    // one). Two batches of one partition in flight could therefore be appended out of order
-    // without idempotence, and with it be refused as OUT_OF_ORDER_SEQUENCE_NUMBER and retried in
-    // cascades. Requests for different partitions still pipeline, up to
-    // maxInFlightRequestsPerConnection per broker.
-    if ((this.#inFlightByPartition.get(partitionKey(topic, partition)) ?? 0) > 0) return true;
-    return this.#idempotence !== undefined && !this.#idempotence.canSend(topic, partition, this.#accumulator.queuedBatches(topic, partition)[0]);
+    // Up to the in-flight limit of batches per partition ride one broker's ProduceStream, which
+    // keeps their order (see the module header). A batch being retried goes out only when
+    // nothing of its partition is in flight, so retries follow the partition's record order.
+    const inFlight = this.#inFlightByPartition.get(partitionKey(topic, partition)) ?? 0;
+    const head = this.#accumulator.queuedBatches(topic, partition)[0];
+    if (inFlight > 0 && (inFlight >= this.#partitionInFlightMax || (head !== undefined && head.attempts > 0))) return true;
+    return this.#idempotence !== undefined && !this.#idempotence.canSend(topic, partition, head);
   };
+
+  #streamFor(node: number): ProduceStream {
+    return this.#cluster.pool.produceStream({
+      nodeId: node,
+      endpoint: this.#endpointOf(node),
+      maxInFlight: this.options.maxInFlightRequestsPerConnection,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      clock: this.#runtime.clock,
+      timers: this.#runtime.timers,
+    });
+  }
 
   async #runSender(): Promise<void> {
     for (;;) {
@@ -378,7 +594,7 @@ export class Producer {
       }
       const ready = this.#accumulator.ready({ leaderFor: this.#leaderFor, nowMs, isMuted: this.#isMuted });
       if (ready.unknownLeaderTopics.size > 0) this.#cluster.metadata.requestUpdate();
-      const nodes = [...ready.readyNodes].filter((node) => this.#cluster.pool.limiter(node, this.#endpointOf(node)).hasCapacity());
+      const nodes = [...ready.readyNodes].filter((node) => this.#streamFor(node).hasCapacity());
       const drained = this.#accumulator.drain({ leaderFor: this.#leaderFor, nodes, nowMs, isMuted: this.#isMuted });
       for (const [node, batches] of drained) this.#sendProduce(node, batches);
       const metadataWaitMs = this.#cluster.metadata.timeToNextUpdateMs(this.#runtime.clock());
@@ -427,50 +643,76 @@ export class Producer {
       this.#inFlightByPartition.set(key, (this.#inFlightByPartition.get(key) ?? 0) + 1);
     }
     const acks = this.options.acks;
-    const encoded = Promise.all(
-      batches.map((batch) =>
-        encodeRecordBatch({
-          records: batch.records,
-          compression: this.options.compressionType,
-          baseTimestamp: batch.baseTimestamp,
-          producerId: batch.producerId,
-          producerEpoch: batch.producerEpoch,
-          baseSequence: batch.baseSequence,
-        }),
-      ),
+    const compression = this.options.compressionType;
+    // Uncompressed batches are encoded on the spot into one buffer each; a codec compresses off
+    // the event loop, and the stream still writes requests in drain order.
+    const request: ProduceRequest | Promise<ProduceRequest> =
+      compression === 'none'
+        ? this.#produceRequest(batches, batches.map((batch) => encodeRecordBatchSync(this.#encodeOptions(batch))))
+        : Promise.all(batches.map((batch) => encodeRecordBatch({ ...this.#encodeOptions(batch), compression }))).then((records) => this.#produceRequest(batches, records));
+    let stream: ProduceStream;
+    try {
+      stream = this.#streamFor(node);
+    } catch (error) {
+      this.#onProduceFailure(batches, error);
+      return;
+    }
+    const response = stream.send(request);
+    // acks=0: the outcome is never learned; the records count as sent once handed over.
+    if (acks === 0) {
+      void Promise.resolve(request).then(
+        () => {
+          for (const batch of batches) this.#completeBatch(batch, -1, -1, false);
+        },
+        () => undefined,
+      );
+    }
+    response.then(
+      (answer) => {
+        this.#afterResponse(batches);
+        if (acks === 0) {
+          for (const batch of batches) this.#accumulator.release(batch);
+          return;
+        }
+        this.#handleProduceResponse(node, batches, answer);
+      },
+      (error: unknown) => this.#onProduceFailure(batches, error),
     );
-    const call = encoded.then((records) => {
-      const topics = new Map<string, ProduceRequest['topicData'][number]>();
-      batches.forEach((batch, index) => {
-        const topic = topics.get(batch.topic) ?? { name: batch.topic, partitionData: [] };
-        topic.partitionData.push({ index: batch.partition, records: records[index]! });
+  }
+
+  #onProduceFailure(batches: readonly ProducerBatch[], error: unknown): void {
+    this.#afterResponse(batches);
+    const raftkaError = toRaftkaError(error);
+    if (this.options.acks === 0) {
+      // Records already handed over count as sent (their owners are cleared); only records whose
+      // request never got that far (it could not be encoded) fail.
+      for (const batch of batches) this.#failBatch(batch, raftkaError);
+      return;
+    }
+    for (const batch of batches) this.#handleBatchError(batch, raftkaError);
+  }
+
+  #encodeOptions(batch: ProducerBatch): { records: RecordInput[]; baseTimestamp: number; producerId: number; producerEpoch: number; baseSequence: number } {
+    return {
+      records: batch.records,
+      baseTimestamp: batch.baseTimestamp,
+      producerId: batch.producerId,
+      producerEpoch: batch.producerEpoch,
+      baseSequence: batch.baseSequence,
+    };
+  }
+
+  #produceRequest(batches: readonly ProducerBatch[], records: readonly Buffer[]): ProduceRequest {
+    const topics = new Map<string, ProduceRequest['topicData'][number]>();
+    batches.forEach((batch, index) => {
+      let topic = topics.get(batch.topic);
+      if (!topic) {
+        topic = { name: batch.topic, partitionData: [] };
         topics.set(batch.topic, topic);
-      });
-      const request: ProduceRequest = { transactionalId: '', acks, timeoutMs: this.options.ackTimeoutMs, topicData: [...topics.values()] };
-      const response = this.#cluster.call<ProduceRequest, ProduceResponse>(node, 'RaftkaClient', 'Produce', request);
-      // acks=0: the outcome is never learned; the records count as sent once handed over.
-      if (acks === 0) for (const batch of batches) this.#completeBatch(batch, -1, -1, false);
-      return response;
+      }
+      topic.partitionData.push({ index: batch.partition, records: records[index]! });
     });
-    call.then(
-      (response) => {
-        this.#afterResponse(batches);
-        if (acks === 0) {
-          for (const batch of batches) this.#accumulator.release(batch);
-          return;
-        }
-        this.#handleProduceResponse(node, batches, response);
-      },
-      (error: unknown) => {
-        this.#afterResponse(batches);
-        if (acks === 0) {
-          for (const batch of batches) this.#accumulator.release(batch);
-          return;
-        }
-        const raftkaError = toRaftkaError(error);
-        for (const batch of batches) this.#handleBatchError(batch, raftkaError);
-      },
-    );
+    return { transactionalId: '', acks: this.options.acks, timeoutMs: this.options.ackTimeoutMs, topicData: [...topics.values()] };
   }
 
   #afterResponse(batches: readonly ProducerBatch[]): void {
@@ -504,16 +746,17 @@ export class Producer {
   }
 
   #completeBatch(batch: ProducerBatch, baseOffset: number, logAppendTimeMs: number, release: boolean): void {
-    batch.records.forEach((record, index) => {
-      const delivery = this.#deliveries.get(record);
-      this.#deliveries.delete(record);
-      delivery?.resolve({
-        topic: batch.topic,
-        partition: batch.partition,
+    const { records, owners, ownerIndexes, topic, partition } = batch;
+    for (let index = 0; index < records.length; index++) {
+      (owners[index] as PendingSend | undefined)?.complete(ownerIndexes[index]!, {
+        topic,
+        partition,
         offset: baseOffset < 0 ? -1 : baseOffset + index,
-        timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : record.timestamp!,
+        timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : records[index]!.timestamp!,
       });
-    });
+    }
+    // acks=0 completes records before the answer; the batch must not complete them twice.
+    owners.fill(undefined);
     if (release) {
       this.#idempotence?.onSuccess(batch);
       this.#accumulator.release(batch);
@@ -526,11 +769,9 @@ export class Producer {
       this.#idempotence.onFinalFailure(batch);
       this.#idempotence.requestEpochBump();
     }
-    for (const record of batch.records) {
-      const delivery = this.#deliveries.get(record);
-      this.#deliveries.delete(record);
-      delivery?.reject(error);
-    }
+    const { owners, ownerIndexes } = batch;
+    for (let index = 0; index < owners.length; index++) (owners[index] as PendingSend | undefined)?.fail(ownerIndexes[index]!, error);
+    owners.fill(undefined);
     this.#accumulator.release(batch);
   }
 
@@ -579,6 +820,16 @@ export class Producer {
     this.#fatalError = error;
     this.#accumulator.close();
     for (const batch of this.#accumulator.expire(Number.POSITIVE_INFINITY)) this.#failBatch(batch, error);
+  }
+}
+
+/** Boundary check of a send call's shape; each message is checked by checkMessage. */
+function checkCall(record: ProducerRecord): void {
+  if (typeof record?.topic !== 'string' || record.topic.length === 0) {
+    throw new RaftkaError('INVALID_TOPIC_EXCEPTION', `send needs a topic name, got ${JSON.stringify(record?.topic)}`, { retriable: false });
+  }
+  if (!Array.isArray(record.messages) || record.messages.length === 0) {
+    throw new RaftkaError('INVALID_REQUEST', 'send needs a non-empty messages array', { retriable: false });
   }
 }
 

@@ -49,14 +49,25 @@ export interface RecordAccumulatorOptions {
 /** Which broker leads a partition, `undefined` when the metadata does not say. */
 export type LeaderLookup = (topic: string, partition: number) => number | undefined;
 
+/**
+ * The caller's handle on a record's outcome (the producer's send call), kept beside the record
+ * so that finishing a batch needs no lookup and no per-record promise. Opaque here.
+ */
+export type RecordOwner = object;
+
 /** A batch of records for one partition, from the first append until its outcome is known. */
 export class ProducerBatch {
+  /** Creation order across the accumulator; a partition's batches are created in record order. */
+  readonly id: number;
   readonly topic: string;
   readonly partition: number;
   readonly createdMs: number;
   /** Timestamp of the first record; record timestamps are encoded relative to it. */
   readonly baseTimestamp: number;
   readonly records: RecordInput[] = [];
+  /** Parallel to `records`: whose record it is and its position in that owner's call. */
+  readonly owners: (RecordOwner | undefined)[] = [];
+  readonly ownerIndexes: number[] = [];
   /** Estimated encoded bytes, batch header included. */
   sizeBytes = BATCH_HEADER_BYTES;
   /** Bytes this batch holds in the buffer pool. */
@@ -72,7 +83,8 @@ export class ProducerBatch {
   producerEpoch = -1;
   baseSequence = -1;
 
-  constructor(topic: string, partition: number, nowMs: number, baseTimestamp: number) {
+  constructor(topic: string, partition: number, nowMs: number, baseTimestamp: number, id = 0) {
+    this.id = id;
     this.topic = topic;
     this.partition = partition;
     this.createdMs = nowMs;
@@ -106,12 +118,20 @@ export interface ReadyResult {
  * with `timestampDelta`, before compression.
  */
 export function estimateRecordBytes(record: RecordInput, offsetDelta: number, timestampDelta: number): number {
+  return recordBytesWithDeltas(recordBodyBytesWithoutDeltas(record), offsetDelta, timestampDelta);
+}
+
+/** A record's encoded size given its size without the length and delta varints (computed once per append). */
+function recordBytesWithDeltas(bodyBytesWithoutDeltas: number, offsetDelta: number, timestampDelta: number): number {
+  const bodyBytes = bodyBytesWithoutDeltas + varlongSize(timestampDelta) + varintSize(offsetDelta);
+  return varintSize(bodyBytes) + bodyBytes;
+}
+
+function recordBodyBytesWithoutDeltas(record: RecordInput): number {
   const keyBytes = byteLength(record.key);
   const valueBytes = byteLength(record.value);
   let bodyBytes =
     1 + // attributes
-    varlongSize(timestampDelta) +
-    varintSize(offsetDelta) +
     varintSize(keyBytes ?? -1) +
     (keyBytes ?? 0) +
     varintSize(valueBytes ?? -1) +
@@ -122,7 +142,7 @@ export function estimateRecordBytes(record: RecordInput, offsetDelta: number, ti
     const headerValueBytes = byteLength(header.value);
     bodyBytes += varintSize(headerKeyBytes) + headerKeyBytes + varintSize(headerValueBytes ?? -1) + (headerValueBytes ?? 0);
   }
-  return varintSize(bodyBytes) + bodyBytes;
+  return bodyBytes;
 }
 
 function byteLength(value: Buffer | Uint8Array | string | null | undefined): number | undefined {
@@ -142,6 +162,7 @@ export class RecordAccumulator {
   readonly #drainStartByNode = new Map<number, number>();
   #flushesInProgress = 0;
   #closed = false;
+  #nextBatchId = 0;
 
   constructor(options: RecordAccumulatorOptions) {
     invariant(options.batchSize >= 0 && options.lingerMs >= 0, 'batchSize and lingerMs must be non-negative');
@@ -159,7 +180,11 @@ export class RecordAccumulator {
    * MESSAGE_TOO_LARGE at once instead of after a round trip. Returns its size bound.
    */
   checkRecordSize(record: RecordInput): number {
-    const recordBytes = estimateRecordBytes(record, 0, 0) + DELTA_VARINT_BYTES_MAX;
+    return this.#checkRecordSize(recordBodyBytesWithoutDeltas(record));
+  }
+
+  #checkRecordSize(bodyBytesWithoutDeltas: number): number {
+    const recordBytes = recordBytesWithDeltas(bodyBytesWithoutDeltas, 0, 0) + DELTA_VARINT_BYTES_MAX;
     const requestBytes = BATCH_HEADER_BYTES + recordBytes;
     if (requestBytes > this.#options.maxRequestSize) {
       throw new RaftkaError(
@@ -195,38 +220,60 @@ export class RecordAccumulator {
   }
 
   /**
-   * Appends a record. Resolves at once when memory is free; otherwise waits up to maxBlockMs for
+   * Appends a record. Resolves at once when memory is free; otherwise waits up to maxBlockMs (the
+   * option, or the caller's remaining time) for
    * sent batches to free memory, then rejects with REQUEST_TIMED_OUT. Rejects with
    * MESSAGE_TOO_LARGE for a record that can never be sent, and fails once the accumulator is closed.
    */
-  append(topic: string, partition: number, record: RecordInput): Promise<AppendResult> {
+  append(topic: string, partition: number, record: RecordInput, owner?: RecordOwner, ownerIndex = 0, maxBlockMs = this.#options.maxBlockMs): Promise<AppendResult> {
     try {
-      if (this.#closed) throw new RaftkaError('SHUTTING_DOWN', 'the producer is closed; no more records can be sent', { retriable: false });
-      const reserveBytes = this.checkRecordSize(record);
-      // The fast path stays synchronous so appends to one partition keep their call order.
-      if (this.#pool.tryAllocate(reserveBytes)) return Promise.resolve(this.#place(topic, partition, record, reserveBytes));
-      return this.#pool.allocate(reserveBytes, this.#options.maxBlockMs).then(() => {
+      const appended = this.tryAppend(topic, partition, record, owner, ownerIndex);
+      if (appended) return Promise.resolve(appended);
+      const bodyBytes = recordBodyBytesWithoutDeltas(record);
+      const reserveBytes = this.#checkRecordSize(bodyBytes);
+      return this.#pool.allocate(reserveBytes, maxBlockMs).then(() => {
         if (this.#closed) {
           this.#pool.free(reserveBytes);
           throw new RaftkaError('SHUTTING_DOWN', 'the producer closed while the record waited for memory', { retriable: false });
         }
-        return this.#place(topic, partition, record, reserveBytes);
+        return this.#place(topic, partition, record, reserveBytes, bodyBytes, owner, ownerIndex);
       });
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  #place(topic: string, partition: number, input: RecordInput, reserveBytes: number): AppendResult {
+  /**
+   * Appends a record at once if memory allows and nobody waits for memory; returns undefined
+   * otherwise (nothing appended: the caller waits, with `append`, and keeps its order). Throws
+   * MESSAGE_TOO_LARGE and SHUTTING_DOWN as `append` rejects. No promise: the producer's hot path.
+   */
+  tryAppend(topic: string, partition: number, record: RecordInput, owner?: RecordOwner, ownerIndex = 0): AppendResult | undefined {
+    if (this.#closed) throw new RaftkaError('SHUTTING_DOWN', 'the producer is closed; no more records can be sent', { retriable: false });
+    const bodyBytes = recordBodyBytesWithoutDeltas(record);
+    const reserveBytes = this.#checkRecordSize(bodyBytes);
+    if (!this.#pool.tryAllocate(reserveBytes)) return undefined;
+    return this.#place(topic, partition, record, reserveBytes, bodyBytes, owner, ownerIndex);
+  }
+
+  #place(
+    topic: string,
+    partition: number,
+    input: RecordInput,
+    reserveBytes: number,
+    bodyBytes: number,
+    owner: RecordOwner | undefined,
+    ownerIndex: number,
+  ): AppendResult {
     const nowMs = this.#options.clock();
     const record: RecordInput = input.timestamp === undefined ? { ...input, timestamp: nowMs } : input;
     const key = queueKey(topic, partition);
     let queue = this.#queues.get(key);
     let batch = queue?.[queue.length - 1];
     let newBatchCreated = false;
-    if (!batch || batch.closed || !this.#fits(batch, record)) {
+    if (!batch || batch.closed || !this.#fitsBody(batch, bodyBytes, record.timestamp!)) {
       if (batch) batch.closed = true;
-      batch = new ProducerBatch(topic, partition, nowMs, record.timestamp!);
+      batch = new ProducerBatch(topic, partition, nowMs, record.timestamp!, this.#nextBatchId++);
       if (!queue) {
         queue = [];
         this.#queues.set(key, queue);
@@ -235,16 +282,21 @@ export class RecordAccumulator {
       newBatchCreated = true;
     }
     batch.records.push(record);
-    batch.sizeBytes += estimateRecordBytes(record, batch.records.length - 1, record.timestamp! - batch.baseTimestamp);
+    batch.owners.push(owner);
+    batch.ownerIndexes.push(ownerIndex);
+    batch.sizeBytes += recordBytesWithDeltas(bodyBytes, batch.records.length - 1, record.timestamp! - batch.baseTimestamp);
     batch.memoryBytes += reserveBytes;
     if (batch.sizeBytes >= this.#options.batchSize) batch.closed = true;
     return { batch, newBatchCreated, batchIsFull: batch.closed || queue!.length > 1 };
   }
 
   #fits(batch: ProducerBatch, record: RecordInput): boolean {
+    return this.#fitsBody(batch, recordBodyBytesWithoutDeltas(record), record.timestamp ?? this.#options.clock());
+  }
+
+  #fitsBody(batch: ProducerBatch, bodyBytesWithoutDeltas: number, timestamp: number): boolean {
     if (batch.closed) return false;
-    const timestamp = record.timestamp ?? this.#options.clock();
-    const recordBytes = estimateRecordBytes(record, batch.records.length, timestamp - batch.baseTimestamp);
+    const recordBytes = recordBytesWithDeltas(bodyBytesWithoutDeltas, batch.records.length, timestamp - batch.baseTimestamp);
     const limit = Math.min(this.#options.batchSize, this.#options.maxRequestSize);
     return batch.sizeBytes + recordBytes <= limit;
   }
@@ -342,16 +394,12 @@ export class RecordAccumulator {
       this.#queues.set(key, [batch]);
       return;
     }
-    // Several batches of one partition can fail from different in-flight requests, answered in
-    // any order. A sequenced batch goes in front of the first queued batch with a later (or no)
-    // sequence, so an idempotent partition is resent in sequence order (Kafka's
-    // insertInSequenceOrder); an unsequenced retry goes to the front.
-    const index =
-      batch.baseSequence < 0 || batch.producerEpoch < 0
-        ? 0
-        : queue.findIndex(
-            (other) => other.baseSequence < 0 || other.producerEpoch !== batch.producerEpoch || other.baseSequence > batch.baseSequence,
-          );
+    // Several batches of one partition can fail from different in-flight requests (pipelined on
+    // one stream), answered in any order of handling. A batch goes back in front of the first
+    // queued batch created after it, so the partition is resent in its original record order
+    // (and so in sequence order: sequences are assigned in drain order, which is creation order
+    // within a partition; Kafka's insertInSequenceOrder).
+    const index = queue.findIndex((other) => other.id > batch.id);
     queue.splice(index === -1 ? queue.length : index, 0, batch);
   }
 

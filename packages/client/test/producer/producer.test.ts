@@ -225,6 +225,50 @@ describe('Producer', () => {
     }
   });
 
+  it('pipelines several batches of one partition and, after a refused batch, resends in order exactly once (idempotent)', async () => {
+    cluster.createTopic('piped', 1);
+    const sender = producer({ lingerMs: 0, batchSize: 1 });
+    await sender.connect();
+    const seen: number[] = [];
+    let refused = false;
+    cluster.beforeAppend = (event) => {
+      seen.push(event.baseSequence);
+      if (event.baseSequence === 3 && !refused) {
+        refused = true;
+        // Nothing is appended: the batches behind it that are already in flight meet a gap.
+        return 'NOT_ENOUGH_REPLICAS';
+      }
+      return undefined;
+    };
+    const results = await Promise.all(Array.from({ length: 30 }, (_, index) => sender.send({ topic: 'piped', messages: [{ value: `v${index}` }] })));
+    expect(results.map((result) => result[0]!.offset)).toEqual(Array.from({ length: 30 }, (_, index) => index));
+    const values = (await cluster.partition('piped', 0).records()).map((record) => record.value!.toString());
+    expect(values).toEqual(Array.from({ length: 30 }, (_, index) => `v${index}`));
+    // Pipelined: a batch after the refused one reached the broker before the refused one's retry.
+    const retryAt = seen.indexOf(3, seen.indexOf(3) + 1);
+    expect(seen.slice(seen.indexOf(3) + 1, retryAt).some((sequence) => sequence > 3)).toBe(true);
+  });
+
+  it('settles one promise per send call with every record, also when appends wait for bufferMemory', async () => {
+    cluster.createTopic('calls', 3);
+    const sender = producer({ bufferMemory: 2048, batchSize: 512, lingerMs: 0 });
+    const calls = Array.from({ length: 24 }, (_, call) =>
+      sender.send({ topic: 'calls', messages: Array.from({ length: 5 }, (_, index) => ({ key: `k${(call + index) % 4}`, value: Buffer.alloc(90, call) })) }),
+    );
+    const results = await Promise.all(calls);
+    expect(results.every((result) => result.length === 5 && result.every((metadata) => metadata.offset >= 0))).toBe(true);
+    // Per key, records keep the order of the calls.
+    const byKey = new Map<string, number[]>();
+    for (const partition of [0, 1, 2]) {
+      for (const record of await cluster.partition('calls', partition).records()) {
+        const key = record.key!.toString();
+        byKey.set(key, [...(byKey.get(key) ?? []), record.value![0]!]);
+      }
+    }
+    expect([...byKey.values()].flat()).toHaveLength(120);
+    for (const values of byKey.values()) expect(values).toEqual([...values].sort((a, b) => a - b));
+  });
+
   it('bumps the producer epoch when the broker lost its state (UNKNOWN_PRODUCER_ID, KIP-360)', async () => {
     cluster.createTopic('epochs', 1);
     const sender = producer();

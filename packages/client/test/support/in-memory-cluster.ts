@@ -153,6 +153,11 @@ export class InMemoryCluster {
    */
   afterAppend: ((event: AppendedEvent) => ErrorCodeName | undefined) | undefined;
   /**
+   * Called before a batch is checked and appended; returning an error name refuses the batch
+   * with that error and appends nothing, as a leader short of in-sync replicas does.
+   */
+  beforeAppend: ((event: { brokerId: number; topic: string; partition: number; baseSequence: number }) => ErrorCodeName | undefined) | undefined;
+  /**
    * Admin requests naming these topics are answered NOT_CONTROLLER this many more times, as
    * while the active controller moves (the broker cannot forward them yet).
    */
@@ -197,6 +202,23 @@ export class InMemoryCluster {
       Metadata: wrap('Metadata', (request: M.MetadataRequest) => this.#metadata(request)),
       DescribeCluster: wrap('DescribeCluster', () => this.#describeCluster()),
       Produce: wrap('Produce', (request: M.ProduceRequest, brokerId) => this.#serialized(() => this.#produce(request, brokerId))),
+      // As a real broker: requests are applied in arrival order and answered in that order;
+      // each message counts as one Produce call.
+      ProduceStream: (call: grpc.ServerDuplexStream<M.ProduceRequest, M.ProduceResponse>) => {
+        let previous: Promise<unknown> = Promise.resolve();
+        call.on('data', (request: M.ProduceRequest) => {
+          this.callCounts.set('Produce', (this.callCounts.get('Produce') ?? 0) + 1);
+          const answer = this.#serialized(() => this.#produce(request, nodeId));
+          previous = previous
+            .then(() => answer)
+            .then(
+              (response) => call.write(response),
+              (error: unknown) => call.emit('error', { code: grpc.status.INTERNAL, details: error instanceof Error ? error.message : String(error) }),
+            );
+        });
+        call.on('end', () => void previous.then(() => call.end()));
+        call.on('error', () => undefined);
+      },
       Fetch: wrap('Fetch', (request: M.FetchRequest, brokerId) => this.#fetch(request, brokerId)),
       ListOffsets: wrap('ListOffsets', (request: M.ListOffsetsRequest, brokerId) => this.#listOffsets(request, brokerId)),
       OffsetForLeaderEpoch: wrap('OffsetForLeaderEpoch', (request: M.OffsetForLeaderEpochRequest, brokerId) => this.#offsetForLeaderEpoch(request, brokerId)),
@@ -213,6 +235,14 @@ export class InMemoryCluster {
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
     );
     this.brokers.push({ nodeId, port, server });
+  }
+
+  /**
+   * Adds a further gRPC service to every broker (test support for services served elsewhere,
+   * e.g. the consumer-group coordinator); `implementationFor` builds one broker's handlers.
+   */
+  addService(service: grpc.ServiceDefinition, implementationFor: (nodeId: number) => grpc.UntypedServiceImplementation): void {
+    for (const broker of this.brokers) broker.server.addService(service, implementationFor(broker.nodeId));
   }
 
   async stop(): Promise<void> {
@@ -356,6 +386,8 @@ export class InMemoryCluster {
     for (const header of headers) {
       const bytes = records.subarray(position, position + header.sizeInBytes);
       position += header.sizeInBytes;
+      const refused = this.beforeAppend?.({ brokerId, topic, partition, baseSequence: header.baseSequence });
+      if (refused) return this.#produceError(partition, refused, 'injected before append');
       if (header.producerId >= 0n) {
         const verdict = this.#checkSequence(log, header);
         if (verdict.kind === 'duplicate') return { ...this.#produceError(partition, 'NONE', ''), errorCode: 0, baseOffset: verdict.baseOffset, logStartOffset: log.logStartOffset };

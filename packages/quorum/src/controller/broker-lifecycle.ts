@@ -42,6 +42,7 @@ export class BrokerLifecycle {
   /** Invariant: when set, opened for the current `epoch`. */
   private session: { call: BrokerSessionCall; brokerEpoch: number } | undefined;
   private readonly logger: Logger;
+  private lastResponseMs: number | undefined;
 
   constructor(private readonly options: BrokerLifecycleOptions) {
     this.logger = options.logger.child({ component: 'broker-lifecycle', nodeId: options.brokerId });
@@ -54,6 +55,15 @@ export class BrokerLifecycle {
   /** The epoch of the current registration, -1 before the first one. */
   get brokerEpoch(): number {
     return this.epoch;
+  }
+
+  /**
+   * Wall-clock time of the controller's last answer to a registration or heartbeat, undefined
+   * before the first. Readiness uses it: a broker that has not heard from any controller for a
+   * session timeout may already be fenced without knowing it.
+   */
+  get lastControllerResponseMs(): number | undefined {
+    return this.lastResponseMs;
   }
 
   onStateChange(listener: (state: BrokerLifecycleState) => void): void {
@@ -143,6 +153,7 @@ export class BrokerLifecycle {
       endpoints: this.options.endpoints,
       ...(this.options.rack === undefined ? {} : { rack: this.options.rack }),
     });
+    this.lastResponseMs = Date.now();
     if (!this.running) return;
     this.epoch = response.brokerEpoch;
     this.logger.info({ brokerEpoch: this.epoch }, 'registered with the controller');
@@ -157,6 +168,7 @@ export class BrokerLifecycle {
       wantFence: false,
       wantShutDown: false,
     });
+    this.lastResponseMs = Date.now();
     if (!this.running) return;
     this.setState(response.isFenced ? 'fenced' : 'active');
   }

@@ -14,6 +14,7 @@ import type { Logger } from '@raftka/protocol';
 import { QuorumNode } from '../driver/quorum-node.js';
 import type { QuorumConfig } from '../driver/quorum-config.js';
 import type { MetadataImage } from '../metadata/metadata-image.js';
+import type { ServiceWrapper } from '../transport/grpc-transport.js';
 import { MetadataPublisher, type MetadataListener, type MetadataSource } from '../metadata/metadata-publisher.js';
 import type { ControllerConfig } from './controller-config.js';
 import { ControllerLogic } from './controller-logic.js';
@@ -30,6 +31,8 @@ export interface ControllerNodeOptions {
   controller: ControllerConfig;
   logger: Logger;
   onFatal?: (error: unknown) => void;
+  /** Wraps the served gRPC services (request metrics). */
+  serviceWrapper?: ServiceWrapper;
 }
 
 export class ControllerNode {
@@ -74,6 +77,7 @@ export class ControllerNode {
       snapshotProvider: publisher.snapshotProvider(),
       extraServices: [controllerService(controller, logger)],
       ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+      ...(options.serviceWrapper ? { serviceWrapper: options.serviceWrapper } : {}),
     });
     const node = new ControllerNode(quorum, controller, publisher, logger);
     quorum.onRoleChange((change) => node.onRoleChange(change.role === 'leader' && change.leaderId === quorum.nodeId));

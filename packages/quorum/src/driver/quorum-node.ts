@@ -39,7 +39,7 @@ import type {
 } from '../raft/types.js';
 import type { SnapshotMetadata } from '../storage/entry-codec.js';
 import { QuorumStorage } from '../storage/quorum-storage.js';
-import { QuorumClientPool, QuorumServer, type ExtraService, type QuorumRpcHandler } from '../transport/grpc-transport.js';
+import { QuorumClientPool, QuorumServer, type ExtraService, type QuorumRpcHandler, type ServiceWrapper } from '../transport/grpc-transport.js';
 import type { AppendRecordsResult, DescribedQuorum, ReadCommittedResult } from '../transport/quorum-proto.js';
 import { METADATA_LOG_DIRECTORY, formatAddress, type QuorumConfig, type VoterAddress } from './quorum-config.js';
 
@@ -92,6 +92,8 @@ export interface QuorumNodeOptions {
   serve?: boolean;
   /** More gRPC services to serve on the CONTROLLER listener (the controller's API). */
   extraServices?: readonly ExtraService[];
+  /** Wraps every served service (request metrics); default: served as they are. */
+  serviceWrapper?: ServiceWrapper;
 }
 
 interface PendingAppend {
@@ -245,6 +247,7 @@ export class QuorumNode implements QuorumRpcHandler {
           handler: node,
           logger: node.logger,
           ...(options.extraServices ? { extraServices: options.extraServices } : {}),
+          ...(options.serviceWrapper ? { serviceWrapper: options.serviceWrapper } : {}),
         });
       }
     } catch (error) {

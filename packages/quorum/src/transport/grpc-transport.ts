@@ -101,6 +101,12 @@ export interface ExtraService {
   implementation: grpc.UntypedServiceImplementation;
 }
 
+/**
+ * Wraps a service's handlers before they are served (request metrics); it must keep every
+ * method's behaviour and answer exactly as the handler does.
+ */
+export type ServiceWrapper = (definition: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation) => grpc.UntypedServiceImplementation;
+
 type UnaryHandler = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
 
 function toServiceError(error: unknown): Partial<grpc.StatusObject> {
@@ -151,8 +157,10 @@ export class QuorumServer {
     handler: QuorumRpcHandler;
     logger: Logger;
     extraServices?: readonly ExtraService[];
+    serviceWrapper?: ServiceWrapper;
   }): Promise<QuorumServer> {
     const { handler, logger } = args;
+    const wrap: ServiceWrapper = args.serviceWrapper ?? ((_definition, implementation) => implementation);
     const service = loadQuorumService().service;
     const server = new grpc.Server(SERVER_OPTIONS);
     const raft = <Request extends Exclude<RaftRequest, FetchSnapshotRequest>>(
@@ -165,7 +173,7 @@ export class QuorumServer {
         if (response.kind !== kind) throw new RaftkaError('UNKNOWN_SERVER_ERROR', `the core answered ${kind} with ${response.kind}`);
         return map(response as Extract<RaftResponse, { kind: K }>);
       };
-    server.addService(service, {
+    server.addService(service, wrap(service, {
       Vote: raft(voteRequestFromProto, expect('vote-response', voteResponseToProto)),
       BeginQuorumEpoch: raft(beginQuorumEpochRequestFromProto, expect('begin-quorum-epoch-response', beginQuorumEpochResponseToProto)),
       EndQuorumEpoch: raft(endQuorumEpochRequestFromProto, expect('end-quorum-epoch-response', endQuorumEpochResponseToProto)),
@@ -182,8 +190,8 @@ export class QuorumServer {
       ReadCommitted: unary(logger, readCommittedRequestFromProto, async (request) =>
         readCommittedResponseToProto(await handler.readCommitted(request.fromOffset, request.maxEntries)),
       ),
-    });
-    for (const extra of args.extraServices ?? []) server.addService(extra.definition, extra.implementation);
+    }));
+    for (const extra of args.extraServices ?? []) server.addService(extra.definition, wrap(extra.definition, extra.implementation));
     const port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${args.host}:${args.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
         error ? reject(error) : resolve(bound),

@@ -593,7 +593,9 @@ export class Producer {
         );
       }
       const ready = this.#accumulator.ready({ leaderFor: this.#leaderFor, nowMs, isMuted: this.#isMuted });
-      if (ready.unknownLeaderTopics.size > 0) this.#cluster.metadata.requestUpdate();
+      // A retry backing off from its old leader ends early once metadata names a new one, so keep
+      // refreshing (spaced by retryBackoffMs) while one waits.
+      if (ready.unknownLeaderTopics.size > 0 || ready.retriesAwaitLeader) this.#cluster.metadata.requestUpdate();
       const nodes = [...ready.readyNodes].filter((node) => this.#streamFor(node).hasCapacity());
       const drained = this.#accumulator.drain({ leaderFor: this.#leaderFor, nodes, nowMs, isMuted: this.#isMuted });
       for (const [node, batches] of drained) this.#sendProduce(node, batches);

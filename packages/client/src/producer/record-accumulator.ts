@@ -78,6 +78,8 @@ export class ProducerBatch {
   attempts = 0;
   /** Set while the batch backs off before a retry. */
   retryAtMs: number | undefined = undefined;
+  /** The broker the batch was last drained for (-1 before its first send). */
+  lastLeaderId = -1;
   /** Idempotence fields, assigned when the batch is first drained (-1 = not idempotent). */
   producerId = -1;
   producerEpoch = -1;
@@ -111,6 +113,20 @@ export interface ReadyResult {
   nextReadyCheckDelayMs: number;
   /** Topics with queued batches whose leader is unknown: the caller should refresh metadata. */
   unknownLeaderTopics: Set<string>;
+  /**
+   * Some batch backs off before a retry to the same broker that failed it: the caller should
+   * keep metadata fresh, since a moved leader ends that wait (see `backingOff`).
+   */
+  retriesAwaitLeader: boolean;
+}
+
+/**
+ * Is `batch` still backing off? A retry waits out its backoff only while the partition's leader is
+ * the broker that failed it; once metadata names another leader, it goes at once (KIP-951: the
+ * backoff protects a struggling broker, and the new leader is not that broker).
+ */
+function backingOff(batch: ProducerBatch, leader: number, nowMs: number): boolean {
+  return batch.retryAtMs !== undefined && nowMs < batch.retryAtMs && leader === batch.lastLeaderId;
 }
 
 /**
@@ -313,6 +329,7 @@ export class RecordAccumulator {
     const readyNodes = new Set<number>();
     const unknownLeaderTopics = new Set<string>();
     let nextReadyCheckDelayMs = Number.POSITIVE_INFINITY;
+    let retriesAwaitLeader = false;
     const exhausted = this.#pool.hasWaiters;
     for (const queue of this.#queues.values()) {
       const head = queue[0]!;
@@ -321,11 +338,12 @@ export class RecordAccumulator {
         unknownLeaderTopics.add(head.topic);
         continue;
       }
-      if (readyNodes.has(leader) || isMuted?.(head.topic, head.partition)) continue;
-      if (head.retryAtMs !== undefined && nowMs < head.retryAtMs) {
-        nextReadyCheckDelayMs = Math.min(nextReadyCheckDelayMs, head.retryAtMs - nowMs);
+      if (backingOff(head, leader, nowMs)) {
+        retriesAwaitLeader = true;
+        nextReadyCheckDelayMs = Math.min(nextReadyCheckDelayMs, head.retryAtMs! - nowMs);
         continue;
       }
+      if (readyNodes.has(leader) || isMuted?.(head.topic, head.partition)) continue;
       const full = head.closed || queue.length > 1;
       const lingerEndMs = head.retryAtMs ?? head.createdMs + this.#options.lingerMs;
       if (full || nowMs >= lingerEndMs || exhausted || this.#closed || this.#flushesInProgress > 0) {
@@ -334,7 +352,7 @@ export class RecordAccumulator {
         nextReadyCheckDelayMs = Math.min(nextReadyCheckDelayMs, lingerEndMs - nowMs);
       }
     }
-    return { readyNodes, nextReadyCheckDelayMs, unknownLeaderTopics };
+    return { readyNodes, nextReadyCheckDelayMs, unknownLeaderTopics, retriesAwaitLeader };
   }
 
   /**
@@ -364,13 +382,14 @@ export class RecordAccumulator {
         if (!queue || !head) continue;
         if (leaderFor(head.topic, head.partition) !== node) continue;
         if (isMuted?.(head.topic, head.partition)) continue;
-        if (head.retryAtMs !== undefined && nowMs < head.retryAtMs) continue;
+        if (backingOff(head, node, nowMs)) continue;
         if (taken.length > 0 && requestBytes + head.sizeBytes > this.#options.maxRequestSize) break;
         lastVisited = index;
         queue.shift();
         if (queue.length === 0) this.#queues.delete(key);
         head.closed = true;
         head.retryAtMs = undefined;
+        head.lastLeaderId = node;
         taken.push(head);
         requestBytes += head.sizeBytes;
       }

@@ -142,6 +142,27 @@ describe('RecordAccumulator', () => {
     expect(accumulator.queuedBatches('t', 0)[0]!.records[0]!.value).toBe('b'.repeat(80));
   });
 
+  it('ends a retry backoff early when the partition has a new leader (KIP-951), and says when one waits on the old leader', async () => {
+    const { time, accumulator } = setup({ lingerMs: 0 });
+    await accumulator.append('t', 0, value(10));
+    const [batch] = accumulator.drain({ leaderFor, nodes: [0], nowMs: time.nowMs }).get(0)!;
+    expect(batch!.lastLeaderId).toBe(0);
+    accumulator.reenqueue(batch!, time.nowMs + 1_000);
+    // Still led by broker 0, which failed it: the batch backs off, and metadata should be refreshed.
+    const waiting = accumulator.ready({ leaderFor, nowMs: time.nowMs });
+    expect(waiting.readyNodes.size).toBe(0);
+    expect(waiting.retriesAwaitLeader).toBe(true);
+    expect(accumulator.drain({ leaderFor, nodes: [0], nowMs: time.nowMs }).size).toBe(0);
+    // Metadata now names broker 7: the retry goes there at once.
+    const moved = () => 7;
+    const ready = accumulator.ready({ leaderFor: moved, nowMs: time.nowMs });
+    expect([...ready.readyNodes]).toEqual([7]);
+    expect(ready.retriesAwaitLeader).toBe(false);
+    const [retried] = accumulator.drain({ leaderFor: moved, nodes: [7], nowMs: time.nowMs }).get(7)!;
+    expect(retried).toBe(batch);
+    expect(retried!.lastLeaderId).toBe(7);
+  });
+
   it('applies backpressure: appends wait for memory freed by completed batches', async () => {
     const { time, accumulator } = setup({ batchSize: 100, lingerMs: 0, bufferMemory: 400, maxRequestSize: 300 });
     for (let i = 0; i < 3; i += 1) await accumulator.append('t', 0, value(90));

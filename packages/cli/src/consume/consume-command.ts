@@ -16,7 +16,7 @@
 // The command stops after --max-messages records, after --timeout-ms without a record, or on
 // SIGINT/SIGTERM, and then prints "Processed a total of N messages" on stderr like Kafka's.
 
-import { Admin, Consumer, type ConsumerRecord, type TopicPartition } from '@raftka/client';
+import { Admin, CommitFailedError, Consumer, RebalanceInProgressError, type ConsumerRecord, type TopicPartition } from '@raftka/client';
 import { RaftkaError } from '@raftka/protocol';
 
 /** Records a poll may return at once (also bounds how much one write to stdout holds). */
@@ -216,7 +216,17 @@ async function consumeInGroup(options: ConsumeOptions, groupId: string, settings
   let printed = 0;
   try {
     consumer.subscribe([options.topic]);
-    printed = await printLoop(consumer, options, settings, io, (records) => consumer.commitSync(offsetsAfter(records)));
+    printed = await printLoop(consumer, options, settings, io, async (records) => {
+      try {
+        await consumer.commitSync(offsetsAfter(records));
+      } catch (error) {
+        // The group is rebalancing or moved on without this member: the printed records'
+        // partitions may now belong to another member, which reads them again from the last
+        // commit (at least once). The next poll rejoins; stopping here would only lose the member.
+        if (!(error instanceof RebalanceInProgressError || error instanceof CommitFailedError)) throw error;
+        io.report(`raftka consume: commit skipped (${error.code}); the group re-reads those records from its last commit\n`);
+      }
+    });
   } finally {
     // close() leaves the group, so the partitions move to the other members at once.
     await consumer.close();

@@ -83,10 +83,12 @@ function isExistingPartition(tp: TopicPartition, partitionsPerTopic: ReadonlyMap
   return count !== undefined && Number.isInteger(tp.partition) && tp.partition >= 0 && tp.partition < count;
 }
 
-function resolveOwnership(
-  members: readonly MemberSubscription[],
-  partitionsPerTopic: ReadonlyMap<string, number>,
-): Ownership {
+/**
+ * The ownership claims that count (see the module header): partition key -> owner, from members
+ * of the newest generation any member reports, without partitions two of them claim. Partitions
+ * for which `exists` is false are left out.
+ */
+export function countedClaims(members: readonly MemberSubscription[], exists: (tp: TopicPartition) => boolean = () => true): Map<string, string> {
   let maxGeneration = DEFAULT_GENERATION;
   for (const member of members) maxGeneration = Math.max(maxGeneration, memberGeneration(member) ?? DEFAULT_GENERATION);
 
@@ -96,7 +98,7 @@ function resolveOwnership(
     const generation = memberGeneration(member) ?? DEFAULT_GENERATION;
     if (generation !== maxGeneration) continue; // stale claims from an older generation lose
     for (const tp of member.ownedPartitions ?? []) {
-      if (!isExistingPartition(tp, partitionsPerTopic)) continue;
+      if (!exists(tp)) continue;
       const key = topicPartitionKey(tp);
       const other = claims.get(key);
       if (other === undefined) claims.set(key, member.memberId);
@@ -104,6 +106,14 @@ function resolveOwnership(
     }
   }
   for (const key of disputed) claims.delete(key);
+  return claims;
+}
+
+function resolveOwnership(
+  members: readonly MemberSubscription[],
+  partitionsPerTopic: ReadonlyMap<string, number>,
+): Ownership {
+  const claims = countedClaims(members, (tp) => isExistingPartition(tp, partitionsPerTopic));
 
   const subscribed = new Map(members.map((member) => [member.memberId, new Set(member.topics)]));
   const keepable = new Map<string, string>();

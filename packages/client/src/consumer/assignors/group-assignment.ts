@@ -10,6 +10,7 @@
 import { assertNever, invariant, RaftkaError } from '@raftka/protocol';
 import type { TopicPartition } from '../../cluster-client.js';
 import { decodeSubscription, encodeAssignment, type Subscription } from './consumer-protocol.js';
+import { countedClaims } from './cooperative-sticky.js';
 import {
   compareStrings,
   compareTopicPartitions,
@@ -67,6 +68,12 @@ export function toMemberSubscription(member: DecodedMember): MemberSubscription 
  * partition may be assigned to one member while another member still owns it — it must be revoked
  * in this round and assigned in the next. Breaking this would let two members read and commit
  * one partition at once, so a violation is a bug in the assignor and stops the leader.
+ *
+ * Only claims that count are protected, by the same rule the sticky assignor uses
+ * (`countedClaims`): a claim from an older generation than the newest reported is stale — that
+ * member's membership was lost and the coordinator fences its commits — and two claims of one
+ * partition in one generation cancel out. Checking stale claims too would stop the leader on every
+ * rebalance after a member lost its membership (Kafka's KAFKA-13406).
  */
 export function validateCooperativeAssignment(
   members: readonly MemberSubscription[],
@@ -76,16 +83,12 @@ export function validateCooperativeAssignment(
   for (const [memberId, partitions] of assignment) {
     for (const tp of partitions) assignedTo.set(topicPartitionKey(tp), memberId);
   }
-  for (const member of members) {
-    for (const tp of member.ownedPartitions ?? []) {
-      const newOwner = assignedTo.get(topicPartitionKey(tp));
-      invariant(
-        newOwner === undefined || newOwner === member.memberId,
-        () =>
-          `cooperative assignment gives ${tp.topic}-${tp.partition} to ${newOwner} while ${member.memberId} ` +
-          `still owns it; it must be revoked first`,
-      );
-    }
+  for (const [key, owner] of countedClaims(members)) {
+    const newOwner = assignedTo.get(key);
+    invariant(
+      newOwner === undefined || newOwner === owner,
+      () => `cooperative assignment gives ${key.replace('\u0000', '-')} to ${newOwner} while ${owner} still owns it; it must be revoked first`,
+    );
   }
 }
 

@@ -98,6 +98,22 @@ describe('group assignment (leader side)', () => {
     expect(() => validateCooperativeAssignment(members, new Map([['B', [tp('t', 0)]]]))).toThrow(InvariantViolation);
     expect(() => validateCooperativeAssignment(members, new Map([['A', [tp('t', 0)]], ['B', []]]))).not.toThrow();
   });
+
+  it('does not protect a stale claim: a member that lost its membership reports an older generation, and its partition may move at once', () => {
+    const members = [
+      // A's membership was lost in generation 3; it rejoins still listing what it owned then.
+      { memberId: 'A', topics: ['t'], ownedPartitions: [tp('t', 0)], generationId: 3 },
+      { memberId: 'B', topics: ['t'], ownedPartitions: [tp('t', 1)], generationId: 4 },
+      { memberId: 'C', topics: ['t'], generationId: 4 },
+    ];
+    expect(() => validateCooperativeAssignment(members, new Map([['A', []], ['B', [tp('t', 1)]], ['C', [tp('t', 0)]]]))).not.toThrow();
+    // A counted claim is still protected.
+    expect(() => validateCooperativeAssignment(members, new Map([['A', []], ['B', []], ['C', [tp('t', 0), tp('t', 1)]]]))).toThrow(InvariantViolation);
+    // And the assignor itself hands the stale partition out in the same round.
+    const assigned = cooperativeStickyAssignor.assign(members, new Map([['t', 2]]));
+    expect([...assigned.values()].flat()).toContainEqual(tp('t', 0));
+    expect(() => validateCooperativeAssignment(members, assigned)).not.toThrow();
+  });
 });
 
 describe('assignment change (member side)', () => {

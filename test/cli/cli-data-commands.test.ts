@@ -128,6 +128,14 @@ describe('raftka topics', () => {
     // Usage errors are one line too, not the whole help text.
     expectOneLineError(await raftka(['produce', '--topic', 'orders', '--acks', '2']), 'produce', 'INVALID_REQUEST');
   });
+
+  it('produce creates a missing topic when the cluster allows it (auto.create.topics.enable, the default)', async () => {
+    const produced = await client(['produce'], ['--topic', 'made-on-first-produce'], 'hello\n');
+    expect(produced.code, produced.stderr).toBe(0);
+    const described = await client(['topics'], ['--describe', '--topic', 'made-on-first-produce']);
+    expect(described.code, described.stderr).toBe(0);
+    expect(described.stdout).toContain('made-on-first-produce');
+  });
 });
 
 describe('raftka produce and consume', () => {

@@ -21,6 +21,9 @@ import { Admin, Producer, ProducerSendError, type Acks, type CompressionType, ty
 import { RaftkaError } from '@raftka/protocol';
 import { produceProgress, type ProduceProgress } from './produce-progress.js';
 
+/** How long the producer waits for a topic the broker may create on first use (see below). */
+export const AUTO_CREATE_WAIT_MS = 10_000;
+
 /** Records handed to the producer and not yet acknowledged before stdin reading pauses. */
 const PENDING_RECORDS_MAX = 10_000;
 /** Largest number of lines given to one `send` call. */
@@ -105,8 +108,12 @@ export async function produceCommand(
   const settings = lineReaderSettings(options.properties);
   // A missing or unreadable file fails before anything connects.
   const fileBytes = options.file === undefined ? undefined : await fileSize(options.file);
-  // Fail fast on a missing topic or partition: the producer itself would wait max.block.ms for it.
+  // Check the topic first: a missing partition fails at once. A missing topic is left to the
+  // producer, whose metadata request lets the broker create it (auto.create.topics.enable, as
+  // Kafka's console producer); it then waits at most AUTO_CREATE_WAIT_MS, not max.block.ms, so a
+  // cluster with auto-creation off answers UNKNOWN_TOPIC_OR_PARTITION quickly.
   const admin = new Admin({ bootstrapServers: options.bootstrapServers, clientId: 'raftka-produce' });
+  let topicExists = true;
   try {
     const [description] = await admin.describeTopics([options.topic]);
     const count = description!.partitions.length;
@@ -115,6 +122,10 @@ export async function produceCommand(
         retriable: false,
       });
     }
+  } catch (error) {
+    const unknownTopic = error instanceof RaftkaError && error.code === 'UNKNOWN_TOPIC_OR_PARTITION' && options.partition === undefined;
+    if (!unknownTopic) throw error;
+    topicExists = false;
   } finally {
     await admin.close();
   }
@@ -126,6 +137,7 @@ export async function produceCommand(
     compressionType: options.compression,
     ...(options.lingerMs === undefined ? {} : { lingerMs: options.lingerMs }),
     ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(topicExists ? {} : { maxBlockMs: AUTO_CREATE_WAIT_MS }),
   });
   await producer.connect();
 

@@ -2,12 +2,12 @@
 // only through RAFTKA_CFG_* variables answers /healthz and /readyz on its admin listener, serves
 // produce and fetch through its published client port, and Docker's HEALTHCHECK reports it
 // healthy. Needs a Docker engine: run with `npm run test:containers`, not part of `npm test`.
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from 'testcontainers';
 import { Admin, Consumer, Producer, type ConsumerRecord } from '@raftka/client';
+import { freePort, waitFor } from '../support/process-cluster.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGE = 'raftka:container-test';
@@ -16,7 +16,6 @@ const READY_WAIT_MS_MAX = 60_000;
 const CONSUME_WAIT_MS_MAX = 30_000;
 /** The image's HEALTHCHECK runs every 10 s; the first probe decides once the node is up. */
 const HEALTHY_WAIT_MS_MAX = 45_000;
-const POLL_INTERVAL_MS = 250;
 
 /**
  * Publishes ports on the loopback interface only (Docker's default is every interface), so the
@@ -29,30 +28,6 @@ class LoopbackContainer extends GenericContainer {
       for (const binding of bindings) binding.HostIp = '127.0.0.1';
     }
     return this;
-  }
-}
-
-/** A port free on 127.0.0.1 now: the broker advertises it, so it must be the same inside and out. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
   }
 }
 
@@ -90,10 +65,10 @@ describe('the raftka image', () => {
   });
 
   it('becomes ready: /readyz answers 200 once the broker is registered and unfenced', async () => {
-    const body = await waitFor('/readyz 200', READY_WAIT_MS_MAX, async () => {
+    const body = await waitFor('/readyz 200', async () => {
       const response = await fetch(`${adminUrl}/readyz`);
       return response.status === 200 ? ((await response.json()) as { ready: boolean }) : undefined;
-    });
+    }, READY_WAIT_MS_MAX);
     expect(body.ready).toBe(true);
     const metrics = await fetch(`${adminUrl}/metrics`);
     expect(metrics.status).toBe(200);
@@ -122,10 +97,10 @@ describe('the raftka image', () => {
         { topic, partition: 1 },
       ]);
       const received: ConsumerRecord[] = [];
-      await waitFor(`${values.length} records`, CONSUME_WAIT_MS_MAX, async () => {
+      await waitFor(`${values.length} records`, async () => {
         received.push(...(await consumer.poll({ timeoutMs: 500 })));
         return received.length >= values.length ? received : undefined;
-      });
+      }, CONSUME_WAIT_MS_MAX);
       expect(received.map((record) => record.value!.toString()).sort()).toEqual([...values].sort());
     } finally {
       await consumer.close();
@@ -134,12 +109,12 @@ describe('the raftka image', () => {
 
   it("is reported healthy by the image's HEALTHCHECK", async () => {
     const client = await getContainerRuntimeClient();
-    const status = await waitFor('health status healthy', HEALTHY_WAIT_MS_MAX, async () => {
+    const status = await waitFor('health status healthy', async () => {
       const info = await client.container.inspect(client.container.getById(container.getId()));
       const health = info.State.Health?.Status ?? 'no HEALTHCHECK in the image';
       // 'starting' until the first probe; 'healthy' and 'unhealthy' are answers.
       return health === 'starting' ? undefined : health;
-    });
+    }, HEALTHY_WAIT_MS_MAX);
     expect(status).toBe('healthy');
   });
 });

@@ -11,13 +11,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pollUntil } from '@raftka/cli';
 import { QuorumAdmin, type QuorumStatus } from '@raftka/quorum';
 
 const REPOSITORY_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RAFTKA_BIN = path.join(REPOSITORY_ROOT, 'packages', 'cli', 'dist', 'main.js');
 /** Output lines kept per node for failure reports. */
 const LOG_LINES_MAX = 5_000;
-const POLL_INTERVAL_MS = 20;
 
 /** Ports this process has handed out: the OS may offer a just-released port again. */
 const handedOutPorts = new Set<number>();
@@ -44,25 +44,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls `condition` until it returns a value other than undefined/false, or throws at the deadline. */
-export async function waitFor<T>(
-  what: string,
-  condition: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await condition();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String((lastError as Error).message ?? lastError)})` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
+export function waitFor<T>(what: string, condition: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  return pollUntil(what, condition, timeoutMs);
 }
 
 export interface ProcessExit {

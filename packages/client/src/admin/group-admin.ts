@@ -22,6 +22,7 @@ import { RaftkaError, type ErrorCodeName } from '@raftka/protocol';
 import { errorFromResponse, partitionKey, toRaftkaError, type ClusterClient, type ListedOffset, type TopicPartition } from '../cluster-client.js';
 import type { AdminOptions } from '../options.js';
 import { AdminOperationError } from './admin-errors.js';
+import { lookUpCoordinator } from '../consumer/coordinator-client.js';
 import { decodeAssignment, decodeSubscription } from '../consumer/assignors/consumer-protocol.js';
 import type {
   DeleteGroupsRequest,
@@ -29,8 +30,6 @@ import type {
   DescribedGroupMessage,
   DescribeGroupsRequest,
   DescribeGroupsResponse,
-  FindCoordinatorRequest,
-  FindCoordinatorResponse,
   ListGroupsRequest,
   ListGroupsResponse,
   OffsetCommitRequest,
@@ -492,29 +491,9 @@ export class GroupAdmin {
   async #coordinator(groupId: string, deadlineMs: number): Promise<number> {
     const known = this.#coordinators.get(groupId);
     if (known !== undefined) return known;
-    const found = await this.#retrying(
-      deadlineMs,
-      async () => {
-        const response = await this.#cluster.callAny<FindCoordinatorRequest, FindCoordinatorResponse>('RaftkaGroups', 'FindCoordinator', {
-          keyType: 'COORDINATOR_GROUP',
-          coordinatorKeys: [groupId],
-        });
-        const answer = response.coordinators.find((entry) => entry.key === groupId);
-        if (answer === undefined) throw new RaftkaError('COORDINATOR_NOT_AVAILABLE', `FindCoordinator did not answer for group ${groupId}`);
-        if (answer.errorCode !== 0) throw errorFromResponse(answer.errorCode, answer.errorMessage, `finding the coordinator of group ${groupId}`);
-        return answer;
-      },
-      (error) => error.retriable,
-    );
-    // The coordinator must be callable by node id: learn its address if metadata lacks it.
-    if (this.#cluster.metadata.broker(found.nodeId) === undefined) {
-      await this.#retrying(deadlineMs, () => this.#cluster.refreshMetadata(), () => true);
-      if (this.#cluster.metadata.broker(found.nodeId) === undefined) {
-        throw new RaftkaError('COORDINATOR_NOT_AVAILABLE', `the coordinator of group ${groupId} (broker ${found.nodeId}) is not in the cluster metadata yet`);
-      }
-    }
-    this.#coordinators.set(groupId, found.nodeId);
-    return found.nodeId;
+    const nodeId = await this.#retrying(deadlineMs, () => lookUpCoordinator(this.#cluster, groupId), (error) => error.retriable);
+    this.#coordinators.set(groupId, nodeId);
+    return nodeId;
   }
 
   /**

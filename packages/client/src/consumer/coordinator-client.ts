@@ -25,6 +25,30 @@ export function isCoordinatorMovedCode(code: string): boolean {
   return code === 'NOT_COORDINATOR' || code === 'COORDINATOR_NOT_AVAILABLE';
 }
 
+/**
+ * One FindCoordinator round for `groupId`: the coordinator's node id, once the cluster metadata
+ * knows its address (a broker that just joined may be newer than our metadata). Throws the
+ * answer's error (e.g. COORDINATOR_NOT_AVAILABLE while __consumer_offsets has no leader); the
+ * caller decides about retries.
+ */
+export async function lookUpCoordinator(cluster: ClusterClient, groupId: string): Promise<number> {
+  const response = await cluster.callAny<FindCoordinatorRequest, FindCoordinatorResponse>('RaftkaGroups', 'FindCoordinator', {
+    keyType: 'COORDINATOR_GROUP',
+    coordinatorKeys: [groupId],
+  });
+  const answer = response.coordinators.find((coordinator) => coordinator.key === groupId);
+  if (!answer) throw new RaftkaError('COORDINATOR_NOT_AVAILABLE', `FindCoordinator named no coordinator for group ${groupId}`);
+  if (answer.errorCode !== 0) throw errorFromResponse(answer.errorCode, answer.errorMessage, `finding the coordinator of group ${groupId}`);
+  if (cluster.metadata.broker(answer.nodeId) === undefined) {
+    cluster.metadata.requestUpdate();
+    await cluster.refreshMetadata();
+    if (cluster.metadata.broker(answer.nodeId) === undefined) {
+      throw new RaftkaError('COORDINATOR_NOT_AVAILABLE', `coordinator ${answer.nodeId} of group ${groupId} is not in the cluster metadata yet`);
+    }
+  }
+  return answer.nodeId;
+}
+
 export class CoordinatorClient {
   readonly #cluster: ClusterClient;
   readonly #runtime: ClientRuntime;
@@ -60,24 +84,10 @@ export class CoordinatorClient {
   async #findOnce(): Promise<number> {
     if (this.#failedLookups > 0) await this.#cluster.delay(this.backoffMs(this.#failedLookups));
     try {
-      const response = await this.#cluster.callAny<FindCoordinatorRequest, FindCoordinatorResponse>('RaftkaGroups', 'FindCoordinator', {
-        keyType: 'COORDINATOR_GROUP',
-        coordinatorKeys: [this.#options.groupId],
-      });
-      const answer = response.coordinators.find((coordinator) => coordinator.key === this.#options.groupId) ?? response.coordinators[0];
-      if (!answer) throw new RaftkaError('COORDINATOR_NOT_AVAILABLE', `FindCoordinator named no coordinator for group ${this.#options.groupId}`);
-      if (answer.errorCode !== 0) throw errorFromResponse(answer.errorCode, answer.errorMessage, `finding the coordinator of group ${this.#options.groupId}`);
-      if (this.#cluster.metadata.broker(answer.nodeId) === undefined) {
-        // The coordinator is newer than our metadata (a broker that just joined): learn its address.
-        this.#cluster.metadata.requestUpdate();
-        await this.#cluster.refreshMetadata();
-        if (this.#cluster.metadata.broker(answer.nodeId) === undefined) {
-          throw new RaftkaError('COORDINATOR_NOT_AVAILABLE', `coordinator ${answer.nodeId} of group ${this.#options.groupId} is not in the cluster metadata yet`);
-        }
-      }
+      const nodeId = await lookUpCoordinator(this.#cluster, this.#options.groupId);
       this.#failedLookups = 0;
-      this.#coordinatorId = answer.nodeId;
-      return answer.nodeId;
+      this.#coordinatorId = nodeId;
+      return nodeId;
     } catch (error) {
       this.#failedLookups += 1;
       throw toRaftkaError(error);

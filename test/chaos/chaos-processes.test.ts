@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROKER_SESSION_TIMEOUT_MS_DEFAULT } from '@raftka/quorum';
-import { LocalCluster } from '../../packages/cli/src/cluster/local-cluster.js';
+import { ProcessChaosCluster } from '../../packages/cli/src/cluster/chaos/process-chaos-cluster.js';
 import { runScenario, seededRandom, type ScenarioResult } from '../../packages/cli/src/cluster/chaos/chaos-scenario.js';
 import { summaryTable } from '../../packages/cli/src/cluster/chaos/chaos-report.js';
 import type { FaultKind } from '../../packages/cli/src/cluster/chaos/history.js';
@@ -22,7 +22,7 @@ const SEED = Number(process.env['RAFTKA_CHAOS_SEED'] ?? Date.now() % 1_000_000);
 const SCENARIO_TIMEOUT_MS = 90_000;
 
 let root: string;
-let cluster: LocalCluster | undefined;
+let cluster: ProcessChaosCluster | undefined;
 const results: ScenarioResult[] = [];
 let failures = 0;
 const random = seededRandom(SEED);
@@ -32,7 +32,7 @@ beforeAll(async () => {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'raftka-chaos-'));
   // Detached server processes must not outlive a crashed test worker.
   process.once('exit', killOnExit);
-  cluster = await LocalCluster.up({ directory: path.join(root, 'cluster'), controllers: 3, brokers: 3, properties: { 'log.level': 'warn' } });
+  cluster = await ProcessChaosCluster.up({ directory: path.join(root, 'cluster'), controllers: 3, brokers: 3, properties: { 'log.level': 'warn' } });
 }, SCENARIO_TIMEOUT_MS);
 
 afterAll(async () => {
@@ -63,9 +63,11 @@ async function scenario(fault: FaultKind): Promise<void> {
   // A replica that has not rejoined the ISR is a liveness problem to see, not a safety violation.
   if (result.isrNotHealed !== undefined) console.warn(`chaos ${fault}: ${result.isrNotHealed}`);
   const { check } = result;
-  const report = { seed: SEED, victims: result.victims, history: result.historyFile, lost: check.lost, duplicates: check.duplicates, inconsistent: check.inconsistent, order: check.orderViolations, aboveHighWatermark: check.aboveHighWatermark };
+  const report = { seed: SEED, victims: result.victims, history: result.historyFile, lost: check.lost, duplicates: check.duplicates, inconsistent: check.inconsistent, order: check.orderViolations, aboveHighWatermark: check.aboveHighWatermark, groupMissed: check.groupMissed };
   expect(check.ok, `the history of ${fault} has violations: ${JSON.stringify(report)}`).toBe(true);
   expect(check.counts.acknowledged).toBeGreaterThan(0);
+  // The consumer group read through the fault (and was handed every acknowledged record: groupMissed above).
+  expect(check.counts.consumed).toBeGreaterThanOrEqual(check.counts.acknowledged);
   // Every partition took acknowledged writes again after the fault (an availability check, not a timing one).
   expect(result.failover.every((sample) => sample.failoverMs !== undefined), `a partition never recovered: ${JSON.stringify(result.failover)} (${result.historyFile})`).toBe(true);
 }
@@ -76,4 +78,5 @@ describe('chaos on a process cluster (acks=all, RF 3, min.insync.replicas=2)', (
   it('SIGKILL of the active controller loses nothing', () => scenario('kill-controller'), SCENARIO_TIMEOUT_MS);
   it('SIGSTOP of a partition leader beyond the session timeout, then SIGCONT, loses nothing', () => scenario('pause-broker'), SCENARIO_TIMEOUT_MS);
   it('SIGKILL and restart of every node at once loses nothing', () => scenario('restart-all'), SCENARIO_TIMEOUT_MS);
+  it('a network partition cutting a partition leader off from every other node loses nothing', () => scenario('partition-leader'), SCENARIO_TIMEOUT_MS);
 });

@@ -61,6 +61,11 @@ export interface ClusterUpOptions {
   /** Wait for a quorum leader and every broker unfenced (default true). */
   waitReady?: boolean;
   readyTimeoutMs?: number;
+  /**
+   * Extra environment variables per node id, for this process's starts of the node (not kept in
+   * the state file: later `raftka cluster` commands start nodes with their own environment).
+   */
+  environment?: Readonly<Record<number, Readonly<Record<string, string | undefined>>>>;
 }
 
 export interface NodeStatus {
@@ -125,6 +130,7 @@ async function freePort(avoid: ReadonlySet<number>): Promise<number> {
 export class LocalCluster {
   private quorumAdmins = new Map<string, QuorumAdmin>();
   private admin: Admin | undefined;
+  private environment: Readonly<Record<number, Readonly<Record<string, string | undefined>>>> = {};
 
   private constructor(readonly state: ClusterState) {}
 
@@ -226,6 +232,7 @@ export class LocalCluster {
         nodes: plans.map((plan) => ({ ...plan, pid: undefined, startedAtMs: undefined })),
       });
     }
+    cluster.environment = options.environment ?? {};
     for (const node of cluster.nodes) cluster.spawnNode(node);
     await cluster.save();
     if (options.waitReady ?? true) {
@@ -249,7 +256,7 @@ export class LocalCluster {
         cwd: node.directory,
         detached: true,
         stdio: ['ignore', log, log],
-        env: process.env,
+        env: { ...process.env, ...this.environment[node.nodeId] },
       });
       child.unref();
       if (child.pid === undefined) throw new RaftkaError('UNKNOWN_SERVER_ERROR', `could not start node ${node.nodeId}`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run chaos -- --runs N`: repeats each fault N times on one local process cluster (3
-// controllers, 3 brokers, default timeouts) and prints, per fault kind: runs, lost, duplicates,
+// controllers, 3 brokers, default timeouts; nodes reach each other through fault proxies, for the
+// partition fault) and prints, per fault kind: runs, lost, duplicates,
 // inconsistent offsets, order violations, reads above the high watermark, and the failover time
 // (fault to first acknowledged write per partition) p50 and max. Exit code 1 when any check fails;
 // the history files stay in the printed directory either way.
@@ -15,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BROKER_HEARTBEAT_INTERVAL_MS_DEFAULT, BROKER_SESSION_TIMEOUT_MS_DEFAULT } from '@raftka/quorum';
-import { LocalCluster } from '../local-cluster.js';
+import { ProcessChaosCluster } from './process-chaos-cluster.js';
 import { runScenario, seededRandom, type ScenarioResult } from './chaos-scenario.js';
 import { FAULT_KINDS, type FaultKind } from './history.js';
 import { formatMs as format, summaryTable } from './chaos-report.js';
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `chaos: ${options.runs} run(s) of ${options.faults.join(', ')}; seed ${options.seed}; broker.session.timeout.ms=${sessionTimeoutMs}, broker.heartbeat.interval.ms=${heartbeatMs}; producer retry.backoff.ms=${options.retryBackoffMs}, retry.backoff.max.ms=${options.retryBackoffMaxMs}\n`,
   );
-  const cluster = await LocalCluster.up({
+  const cluster = await ProcessChaosCluster.up({
     directory: path.join(root, 'cluster'),
     controllers: options.controllers,
     brokers: options.brokers,
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
         if (result.isrNotHealed !== undefined) process.stdout.write(`  warning: ${result.isrNotHealed}\n`);
         if (!result.check.ok) {
           failed = true;
-          process.stdout.write(`  history: ${result.historyFile}\n  ${JSON.stringify({ lost: result.check.lost, duplicates: result.check.duplicates, inconsistent: result.check.inconsistent, order: result.check.orderViolations, aboveHighWatermark: result.check.aboveHighWatermark })}\n`);
+          process.stdout.write(`  history: ${result.historyFile}\n  ${JSON.stringify({ lost: result.check.lost, duplicates: result.check.duplicates, inconsistent: result.check.inconsistent, order: result.check.orderViolations, aboveHighWatermark: result.check.aboveHighWatermark, groupMissed: result.check.groupMissed })}\n`);
         }
       }
     }

@@ -12,7 +12,7 @@ export function formatMs(ms: number | undefined): string {
 
 /** One row per fault kind, in the order the kinds first appear. */
 export function summaryTable(results: readonly ScenarioResult[]): string {
-  const rows = [['fault', 'runs', 'acked', 'lost', 'duplicates', 'inconsistent', 'order', 'above-HW', 'failover p50', 'failover max', 'leader-hit p50', 'leader-hit max', 'no failover', 'ISR not healed', 'ack p50 before']];
+  const rows = [['fault', 'runs', 'acked', 'lost', 'duplicates', 'inconsistent', 'order', 'above-HW', 'group missed', 'failover p50', 'failover max', 'leader-hit p50', 'leader-hit max', 'no failover', 'ISR not healed', 'ack p50 before']];
   const kinds = [...new Set(results.map((result) => result.fault))];
   for (const kind of kinds) {
     const mine = results.filter((result) => result.fault === kind);
@@ -29,6 +29,7 @@ export function summaryTable(results: readonly ScenarioResult[]): string {
       sum((result) => result.check.counts.inconsistent),
       sum((result) => result.check.counts.orderViolations),
       sum((result) => result.check.counts.aboveHighWatermark),
+      sum((result) => result.check.counts.groupMissed),
       formatMs(quantile(measured, 0.5)),
       formatMs(measured.length === 0 ? undefined : Math.max(...measured)),
       formatMs(quantile(leaderHit, 0.5)),

@@ -9,22 +9,51 @@
 //   4. kill faults: wait until every partition acknowledged a write issued after the fault (or
 //      the failover deadline), then start the killed nodes again; pause: keep the node frozen
 //      for longer than broker.session.timeout.ms, then continue it; restart-all: start every
-//      node again at once;
+//      node again at once; partition: keep the leader cut off from the other nodes until every
+//      partition has failed over (and a second more), then heal the network;
 //   5. keep the load on until every partition has recovered and has some writes after the heal;
 //   6. stop the load, wait for the full ISR (a replica that does not rejoin is reported, not
-//      fatal: the safety checks still run), read everything back, check.
+//      fatal: the safety checks still run), read everything back, let the consumer group (which
+//      has been reading since step 2) catch up to the same ends, check.
 
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Admin } from '@raftka/client';
 import { assertNever } from '@raftka/protocol';
-import { pollUntil, type LocalCluster } from '../local-cluster.js';
-import { ChaosWorkload, readBack } from './chaos-workload.js';
+import { pollUntil } from '../local-cluster.js';
+import { ChaosGroup, ChaosWorkload, readBack } from './chaos-workload.js';
 import { HistoryRecorder, type FaultKind } from './history.js';
 import { ackLatencies, checkHistory, failoverTimes, quantile, type CheckResult, type FailoverSample } from './history-checker.js';
 
+/**
+ * What a scenario needs from the cluster under test. Two runners implement it: processes on this
+ * machine (`ProcessChaosCluster`, over `LocalCluster` and a fault-injecting proxy) and
+ * containers (the container suite, over Docker).
+ */
+export interface ChaosCluster {
+  /** host:port of every broker's client listener, as the workload reaches them. */
+  readonly bootstrapServers: string[];
+  readonly nodeIds: readonly number[];
+  readonly brokerIds: readonly number[];
+  /** SIGKILL (or the container equivalent), and wait until the node is gone. */
+  kill(nodeId: number): Promise<void>;
+  /** Starts a killed node again with its config and data. */
+  start(nodeId: number): Promise<void>;
+  /** Freezes the node: its sockets stay open but it answers nothing (SIGSTOP, `docker pause`). */
+  pause(nodeId: number): Promise<void>;
+  resume(nodeId: number): Promise<void>;
+  /** Cuts the node off from every other node (both directions); clients may still reach it or not, per runner. */
+  isolate(nodeId: number): Promise<void>;
+  /** Undoes every isolation. */
+  heal(): Promise<void>;
+  /** The quorum has a leader and every running broker is registered and unfenced. */
+  waitReady(timeoutMs: number): Promise<void>;
+  /** The id of the active controller. */
+  waitForQuorumLeader(timeoutMs: number): Promise<number>;
+}
+
 export interface ScenarioOptions {
-  cluster: LocalCluster;
+  cluster: ChaosCluster;
   fault: FaultKind;
   /** Unique per scenario (a fresh topic keeps scenarios on one cluster independent). */
   topic: string;
@@ -65,9 +94,13 @@ export interface ScenarioResult {
 const BASELINE_WINDOW_MS = 1_000;
 
 const REPLICATION_FACTOR = 3;
+/** Members of the consumer group that reads the topic while the faults hit. */
+const GROUP_MEMBERS = 2;
 const MIN_INSYNC_REPLICAS = 2;
 /** How much longer than the session timeout a paused broker stays frozen. */
 const PAUSE_BEYOND_SESSION_MS = 1_000;
+/** How long an isolated leader stays cut off after the others have taken over. */
+const PARTITION_BEYOND_FAILOVER_MS = 1_000;
 const HEAL_TIMEOUT_MS = 60_000;
 /** How long every replica gets to rejoin the ISR after the heal. */
 const ISR_HEAL_TIMEOUT_MS = 20_000;
@@ -105,6 +138,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     retryBackoffMs: options.retryBackoffMs ?? RETRY_BACKOFF_MS_DEFAULT,
     retryBackoffMaxMs: options.retryBackoffMaxMs ?? RETRY_BACKOFF_MAX_MS_DEFAULT,
   });
+  const group = new ChaosGroup({ bootstrapServers: cluster.bootstrapServers, topic, groupId: `${topic}-readers`, members: GROUP_MEMBERS, history, requestTimeoutMs });
   let victims: number[] = [];
   let faultAtMs = 0;
   let isrNotHealed: string | undefined;
@@ -123,6 +157,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     await waitFullIsr(`${topic} to have leaders and a full ISR`);
 
     workload.start();
+    group.start();
     await pollUntil('writes on every partition', () => workload.acksPerPartition.every((acks) => acks >= acksWanted), HEAL_TIMEOUT_MS);
 
     const [description] = await admin.describeTopics([topic]);
@@ -152,11 +187,20 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         for (const nodeId of victims) await cluster.start(nodeId);
         break;
       case 'pause-broker':
-        for (const nodeId of victims) cluster.pause(nodeId);
+        for (const nodeId of victims) await cluster.pause(nodeId);
         // The length of the pause is the fault itself: longer than the session timeout, so the
         // controller fences the frozen broker while it still holds its connections.
         await sleep(options.sessionTimeoutMs + PAUSE_BEYOND_SESSION_MS);
-        for (const nodeId of victims) cluster.resume(nodeId);
+        for (const nodeId of victims) await cluster.resume(nodeId);
+        break;
+      case 'partition-leader':
+        for (const nodeId of victims) await cluster.isolate(nodeId);
+        // The cut lasts until the others have taken over (the controller fences the isolated
+        // broker after its session timeout and elects new leaders), and then a little longer so
+        // that the old leader, which still believes it leads, meets clients for a while.
+        await pollUntil('every partition to accept writes again', recoveredSince(faultAtMs), failoverDeadlineMs).catch((error: unknown) => log(`${topic}: ${(error as Error).message}`));
+        await sleep(PARTITION_BEYOND_FAILOVER_MS);
+        await cluster.heal();
         break;
       case 'restart-all':
         await Promise.all(victims.map((nodeId) => cluster.kill(nodeId)));
@@ -178,11 +222,17 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
       isrNotHealed = (error as Error).message;
       log(`${topic}: ${isrNotHealed}`);
     });
-    await readBack({ admin, bootstrapServers: cluster.bootstrapServers, topic, partitions, history, timeoutMs: HEAL_TIMEOUT_MS, requestTimeoutMs });
+    const ends = await readBack({ admin, bootstrapServers: cluster.bootstrapServers, topic, partitions, history, timeoutMs: HEAL_TIMEOUT_MS, requestTimeoutMs });
+    // The group must get there too; if it does not, the checker names what it missed.
+    if (!(await group.waitCaughtUp(ends, HEAL_TIMEOUT_MS))) {
+      log(`${topic}: the consumer group did not catch up (at ${JSON.stringify(Object.fromEntries(group.positions))}, ends ${JSON.stringify(Object.fromEntries(ends))}; last errors ${JSON.stringify(group.lastErrors)})`);
+    }
+    await group.stop();
   } catch (error) {
     throw new Error(`${fault} on ${topic} did not complete (history ${historyFile}): ${(error as Error).message}`, { cause: error });
   } finally {
     await workload.stop().catch(() => undefined);
+    await group.stop().catch(() => undefined);
     await admin.close().catch(() => undefined);
     await fs.mkdir(options.historyDirectory, { recursive: true });
     await history.write(historyFile);
@@ -200,19 +250,20 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
 }
 
 /** The nodes a fault hits, chosen now (leaders and the active controller move between scenarios). */
-async function chooseVictims(cluster: LocalCluster, fault: FaultKind, leaders: readonly number[], random: () => number): Promise<number[]> {
-  const brokers = cluster.brokerNodes.map((node) => node.nodeId);
+async function chooseVictims(cluster: ChaosCluster, fault: FaultKind, leaders: readonly number[], random: () => number): Promise<number[]> {
+  const brokers = cluster.brokerIds;
   switch (fault) {
     case 'kill-broker':
       return [pick(brokers, random)];
     case 'kill-leader':
     case 'pause-broker':
+    case 'partition-leader':
       // A partition leader: the fault then costs a leader election, the interesting case.
       return [pick(leaders.filter((leader) => leader >= 0), random)];
     case 'kill-controller':
       return [await cluster.waitForQuorumLeader(HEAL_TIMEOUT_MS)];
     case 'restart-all':
-      return cluster.nodes.map((node) => node.nodeId);
+      return [...cluster.nodeIds];
     default:
       return assertNever(fault, 'fault');
   }

@@ -1,6 +1,7 @@
 // The chaos workload: idempotent producers with acks=all writing uniquely numbered records
 // round-robin over the partitions (several keys each), every attempt and outcome recorded in the
-// history; and the final read of every partition from its start to its high watermark.
+// history; a consumer group reading them while the faults hit (every record handed to a member
+// recorded); and the final read of every partition from its start to its high watermark.
 //
 // The load is open loop at a fixed rate (a record every `sendIntervalMs` per producer), so a
 // stalled partition does not stop the writes to the others: each partition keeps getting fresh
@@ -108,6 +109,82 @@ export class ChaosWorkload {
   }
 }
 
+/** How long one poll of a group member waits; it bounds how soon `stop` is noticed. */
+const GROUP_POLL_TIMEOUT_MS = 200;
+
+/**
+ * A consumer group of `members` consumers subscribed to the topic (cooperative-sticky, auto
+ * commit: the SDK's defaults), each recording what it is handed. They run from the start of the
+ * load through every fault, so they live through rebalances, coordinator moves and leader
+ * failovers; the checker then asks that every acknowledged record reached the group.
+ */
+export class ChaosGroup {
+  private readonly consumers: Consumer[] = [];
+  private readonly loops: Promise<void>[] = [];
+  /** Per partition, the next offset the group has not been handed yet (the highest seen + 1). */
+  readonly positions = new Map<number, number>();
+  /** The last error each member's poll threw (a failover makes some; the loop goes on). */
+  readonly lastErrors: string[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly options: {
+      bootstrapServers: readonly string[];
+      topic: string;
+      groupId: string;
+      members: number;
+      history: HistoryRecorder;
+      requestTimeoutMs: number;
+    },
+  ) {}
+
+  start(): void {
+    for (let member = 0; member < this.options.members; member++) {
+      const consumer = new Consumer({
+        bootstrapServers: [...this.options.bootstrapServers],
+        clientId: `chaos-member-${member}`,
+        groupId: this.options.groupId,
+        autoOffsetReset: 'earliest',
+        requestTimeoutMs: this.options.requestTimeoutMs,
+      });
+      consumer.subscribe([this.options.topic]);
+      this.consumers.push(consumer);
+      this.loops.push(this.run(member, consumer));
+    }
+  }
+
+  private async run(member: number, consumer: Consumer): Promise<void> {
+    while (!this.stopped) {
+      try {
+        for (const record of await consumer.poll({ timeoutMs: GROUP_POLL_TIMEOUT_MS })) {
+          const value = record.value === null ? null : record.value.toString('utf8');
+          this.options.history.record({ type: 'consume', member, partition: record.partition, offset: record.offset, value });
+          this.positions.set(record.partition, Math.max(this.positions.get(record.partition) ?? 0, record.offset + 1));
+        }
+      } catch (error) {
+        // Retriable trouble during a failover (a coordinator moving, a rebalance): poll again.
+        this.lastErrors[member] = error instanceof RaftkaError ? `${error.code}: ${error.message}` : String((error as Error)?.message ?? error);
+        if (this.stopped) break;
+        await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_TIMEOUT_MS));
+      }
+    }
+  }
+
+  /** Waits until the group has been handed every offset below `ends` (partition -> end offset), or the deadline; false then. */
+  async waitCaughtUp(ends: ReadonlyMap<number, number>, timeoutMs: number): Promise<boolean> {
+    return pollUntil('the consumer group to catch up', () => [...ends].every(([partition, end]) => end === 0 || (this.positions.get(partition) ?? 0) >= end), timeoutMs).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.loops);
+    await Promise.all(this.consumers.map((consumer) => consumer.close().catch(() => undefined)));
+  }
+}
+
 /**
  * Reads every partition from its log start to its high watermark with an assign-mode consumer,
  * recording each record, then records each partition's high watermark (asked afterwards, so a
@@ -121,7 +198,7 @@ export async function readBack(options: {
   history: HistoryRecorder;
   timeoutMs: number;
   requestTimeoutMs: number;
-}): Promise<void> {
+}): Promise<Map<number, number>> {
   const { admin, topic, history } = options;
   const partitions = Array.from({ length: options.partitions }, (_, partition) => ({ topic, partition }));
   const ends = await admin.listOffsets(partitions.map((tp) => ({ ...tp, spec: 'latest' as const })));
@@ -150,4 +227,5 @@ export async function readBack(options: {
   }
   const after = await admin.listOffsets(partitions.map((tp) => ({ ...tp, spec: 'latest' as const })));
   for (const end of after) history.record({ type: 'high-watermark', partition: end.partition, highWatermark: end.offset });
+  return new Map(after.map((end) => [end.partition, end.offset]));
 }

@@ -12,6 +12,10 @@
 //     (the idempotent producer keeps per-partition order even with 5 requests in flight).
 //   - above the high watermark: a consumer saw an offset at or beyond the partition's high
 //     watermark, i.e. a record not yet committed, which a leader change could still remove.
+//   - group missed: the workload's consumer group (when it ran) was never handed an
+//     acknowledged record (at-least-once delivery through rebalances, coordinator moves and
+//     failovers). What the group consumed must also match the final read offset by offset
+//     (else: inconsistent) and lie below the high watermark. Redeliveries are not duplicates.
 // A record that was sent but neither acknowledged nor failed, or that failed, may or may not be
 // in the log (indeterminate); either is correct.
 //
@@ -55,11 +59,20 @@ export interface AboveHighWatermark {
   highWatermark: number;
 }
 
+export interface GroupMissed {
+  value: string;
+  partition: number;
+  offset: number;
+}
+
 export interface CheckCounts {
   attempted: number;
   acknowledged: number;
   failed: number;
   read: number;
+  /** Records handed to the consumer group, redeliveries included (0: no group ran). */
+  consumed: number;
+  groupMissed: number;
   lost: number;
   duplicates: number;
   inconsistent: number;
@@ -76,6 +89,7 @@ export interface CheckResult {
   inconsistent: InconsistentOffset[];
   orderViolations: OrderViolation[];
   aboveHighWatermark: AboveHighWatermark[];
+  groupMissed: GroupMissed[];
 }
 
 interface Invocation {
@@ -94,6 +108,7 @@ export function checkHistory(events: readonly HistoryEvent[]): CheckResult {
   const acknowledged = new Map<string, { partition: number; offset: number }>();
   let failed = 0;
   const reads: Extract<HistoryEvent, { type: 'read' }>[] = [];
+  const consumes: Extract<HistoryEvent, { type: 'consume' }>[] = [];
   const highWatermarks = new Map<number, number>();
   for (const event of events) {
     switch (event.type) {
@@ -112,6 +127,9 @@ export function checkHistory(events: readonly HistoryEvent[]): CheckResult {
       case 'read':
         reads.push(event);
         break;
+      case 'consume':
+        consumes.push(event);
+        break;
       case 'high-watermark':
         // The last answer counts: high watermarks only grow.
         highWatermarks.set(event.partition, event.highWatermark);
@@ -128,13 +146,15 @@ export function checkHistory(events: readonly HistoryEvent[]): CheckResult {
     acknowledged: acknowledged.size,
     failed,
     read: 0,
+    consumed: consumes.length,
+    groupMissed: 0,
     lost: 0,
     duplicates: 0,
     inconsistent: 0,
     orderViolations: 0,
     aboveHighWatermark: 0,
   };
-  const result: CheckResult = { ok: true, counts, lost: [], duplicates: [], inconsistent: [], orderViolations: [], aboveHighWatermark: [] };
+  const result: CheckResult = { ok: true, counts, lost: [], duplicates: [], inconsistent: [], orderViolations: [], aboveHighWatermark: [], groupMissed: [] };
   const inconsistent = (item: InconsistentOffset): void => {
     counts.inconsistent++;
     pushBounded(result.inconsistent, item);
@@ -213,7 +233,33 @@ export function checkHistory(events: readonly HistoryEvent[]): CheckResult {
     }
   }
 
-  result.ok = counts.lost + counts.duplicates + counts.inconsistent + counts.orderViolations + counts.aboveHighWatermark === 0;
+  // The consumer group: what it was handed is the final log (below the high watermark), and it
+  // was handed every acknowledged record at least once.
+  if (consumes.length > 0) {
+    const consumedValues = new Set<string>();
+    for (const consume of consumes) {
+      if (consume.value !== null) consumedValues.add(consume.value);
+      const highWatermark = highWatermarks.get(consume.partition);
+      if (highWatermark !== undefined && consume.offset >= highWatermark) {
+        counts.aboveHighWatermark++;
+        pushBounded(result.aboveHighWatermark, { partition: consume.partition, offset: consume.offset, highWatermark });
+        continue;
+      }
+      const position = `${consume.partition}/${consume.offset}`;
+      if (!valueAt.has(position)) {
+        inconsistent({ partition: consume.partition, offset: consume.offset, reason: `member ${consume.member} consumed ${JSON.stringify(consume.value)} there, which the final read does not have` });
+      } else if (valueAt.get(position) !== consume.value) {
+        inconsistent({ partition: consume.partition, offset: consume.offset, reason: `member ${consume.member} consumed ${JSON.stringify(consume.value)} there, the final read has ${JSON.stringify(valueAt.get(position))}` });
+      }
+    }
+    for (const [value, ack] of acknowledged) {
+      if (consumedValues.has(value)) continue;
+      counts.groupMissed++;
+      pushBounded(result.groupMissed, { value, partition: ack.partition, offset: ack.offset });
+    }
+  }
+
+  result.ok = counts.lost + counts.duplicates + counts.inconsistent + counts.orderViolations + counts.aboveHighWatermark + counts.groupMissed === 0;
   return result;
 }
 

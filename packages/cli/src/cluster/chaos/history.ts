@@ -4,8 +4,8 @@
 
 import { promises as fs } from 'node:fs';
 
-/** The faults the chaos suite injects into a process cluster. */
-export const FAULT_KINDS = ['kill-broker', 'kill-leader', 'kill-controller', 'pause-broker', 'restart-all'] as const;
+/** The faults the chaos suite injects (`partition-leader`: the leader is cut off from every other node). */
+export const FAULT_KINDS = ['kill-broker', 'kill-leader', 'kill-controller', 'pause-broker', 'restart-all', 'partition-leader'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export type HistoryEvent =
@@ -17,6 +17,8 @@ export type HistoryEvent =
   | { type: 'fail'; timeMs: number; producer: number; seq: number; partition: number; error: string }
   /** A fault began (`nodes` were hit; `leaders[p]` led partition p just before) or was healed. */
   | { type: 'fault'; timeMs: number; fault: FaultKind; phase: 'begin' | 'heal'; nodes: number[]; leaders?: number[] }
+  /** A member of the workload's consumer group was handed `value` at `offset` (at least once: redeliveries are expected). */
+  | { type: 'consume'; timeMs: number; member: number; partition: number; offset: number; value: string | null }
   /** The final read saw `value` at `offset`. */
   | { type: 'read'; timeMs: number; partition: number; offset: number; value: string | null }
   /** The partition's high watermark, asked after the final read. */

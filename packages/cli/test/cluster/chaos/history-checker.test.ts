@@ -40,6 +40,11 @@ class Builder {
     return this;
   }
 
+  consume(member: number, partition: number, offset: number, value: string | null): this {
+    this.events.push({ type: 'consume', timeMs: this.timeMs++, member, partition, offset, value });
+    return this;
+  }
+
   highWatermark(partition: number, highWatermark: number): this {
     this.events.push({ type: 'high-watermark', timeMs: this.timeMs++, partition, highWatermark });
     return this;
@@ -71,7 +76,37 @@ describe('checkHistory', () => {
   it('accepts a history in which every acknowledged record is read once, in order, below the high watermark', () => {
     const result = checkHistory(healthy().events);
     expect(result.ok).toBe(true);
-    expect(result.counts).toEqual({ attempted: 4, acknowledged: 4, failed: 0, read: 4, lost: 0, duplicates: 0, inconsistent: 0, orderViolations: 0, aboveHighWatermark: 0 });
+    expect(result.counts).toEqual({ attempted: 4, acknowledged: 4, failed: 0, read: 4, consumed: 0, groupMissed: 0, lost: 0, duplicates: 0, inconsistent: 0, orderViolations: 0, aboveHighWatermark: 0 });
+  });
+
+  it('accepts a consumer group that was handed every acknowledged record, redeliveries included', () => {
+    const history = healthy().consume(0, 0, 0, 'p0-0').consume(0, 0, 1, 'p1-1').consume(1, 1, 0, 'p1-0').consume(1, 1, 1, 'p0-1').consume(0, 1, 1, 'p0-1');
+    const result = checkHistory(history.events);
+    expect(result.ok).toBe(true);
+    expect(result.counts).toMatchObject({ consumed: 5, groupMissed: 0, duplicates: 0 });
+  });
+
+  it('reports an acknowledged record the consumer group was never handed', () => {
+    const history = healthy().consume(0, 0, 0, 'p0-0').consume(0, 0, 1, 'p1-1').consume(1, 1, 0, 'p1-0');
+    const result = checkHistory(history.events);
+    expect(result.ok).toBe(false);
+    expect(result.counts.groupMissed).toBe(1);
+    expect(result.groupMissed).toEqual([{ value: 'p0-1', partition: 1, offset: 1 }]);
+  });
+
+  it('reports a group consumption that differs from the final read, or lies at or above the high watermark', () => {
+    const history = healthy()
+      .consume(0, 0, 0, 'p0-0')
+      .consume(0, 0, 1, 'p0-1')
+      .consume(1, 1, 0, 'p1-0')
+      .consume(1, 1, 1, 'p0-1')
+      .consume(0, 0, 1, 'p1-1')
+      .consume(1, 1, 2, 'p9-9');
+    const result = checkHistory(history.events);
+    expect(result.ok).toBe(false);
+    expect(result.counts.inconsistent).toBe(1);
+    expect(result.inconsistent[0]!.reason).toMatch(/member 0 consumed "p0-1" there, the final read has "p1-1"/);
+    expect(result.aboveHighWatermark).toEqual([{ partition: 1, offset: 2, highWatermark: 2 }]);
   });
 
   it('accepts indeterminate records: a failed send that was written, and an unanswered one that was not', () => {

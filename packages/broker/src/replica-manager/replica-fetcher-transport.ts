@@ -40,8 +40,8 @@ export class GrpcLeaderEndpoint implements LeaderEndpoint {
     return new GrpcLeaderEndpoint(`${host}:${endpoint.port}`);
   }
 
-  async fetch(request: FetchRequest, timeoutMs: number): Promise<FetchPartitionResponse[]> {
-    const response = (await this.call('Fetch', fetchRequestToProto(request), timeoutMs)) as ProtoFetchResponse;
+  async fetch(request: FetchRequest, timeoutMs: number, signal?: AbortSignal): Promise<FetchPartitionResponse[]> {
+    const response = (await this.call('Fetch', fetchRequestToProto(request), timeoutMs, signal)) as ProtoFetchResponse;
     if (response.errorCode !== 0) {
       throw new RaftkaError('UNKNOWN_SERVER_ERROR', `fetch from ${this.address} failed: ${response.errorMessage}`, { retriable: true });
     }
@@ -60,14 +60,20 @@ export class GrpcLeaderEndpoint implements LeaderEndpoint {
     this.client.close();
   }
 
-  private call(method: 'Fetch' | 'OffsetForLeaderEpoch', request: unknown, timeoutMs: number): Promise<unknown> {
+  private call(method: 'Fetch' | 'OffsetForLeaderEpoch', request: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(new RaftkaError('NETWORK_EXCEPTION', `the connection to ${this.address} is closed`, { retriable: true }));
         return;
       }
+      if (signal?.aborted) {
+        reject(new RaftkaError('REQUEST_TIMED_OUT', `${method} to ${this.address} was abandoned`, { retriable: true }));
+        return;
+      }
+      const abandon = (): void => call.cancel();
       const call = this.client[method](request, { deadline: Date.now() + timeoutMs }, (error, response) => {
         this.inFlight.delete(call);
+        signal?.removeEventListener('abort', abandon);
         if (error !== null) {
           const timedOut = error.code === grpc.status.DEADLINE_EXCEEDED;
           reject(new RaftkaError(timedOut ? 'REQUEST_TIMED_OUT' : 'NETWORK_EXCEPTION', `${method} to ${this.address} failed: ${error.message}`, { cause: error, retriable: true }));
@@ -75,6 +81,7 @@ export class GrpcLeaderEndpoint implements LeaderEndpoint {
         }
         resolve(response);
       });
+      signal?.addEventListener('abort', abandon, { once: true });
       this.inFlight.add(call);
     });
   }

@@ -32,7 +32,8 @@ import type {
 
 /** How a fetcher reaches its source broker (gRPC in production, see replica-fetcher-transport.ts). */
 export interface LeaderEndpoint {
-  fetch(request: FetchRequest, timeoutMs: number): Promise<FetchPartitionResponse[]>;
+  /** `signal` aborts the call (the promise then rejects); the leader's answer, if any, is dropped. */
+  fetch(request: FetchRequest, timeoutMs: number, signal?: AbortSignal): Promise<FetchPartitionResponse[]>;
   offsetForLeaderEpoch(request: OffsetForLeaderEpochRequest, timeoutMs: number): Promise<OffsetForLeaderEpochPartitionResponse[]>;
   close(): void;
 }
@@ -84,6 +85,8 @@ export class ReplicaFetcher {
   private loop: Promise<void> = Promise.resolve();
   private wake: (() => void) | undefined;
   private wakeTimer: TimerHandle | undefined;
+  /** Aborts the fetch in flight (see addPartition). */
+  private longPoll: AbortController | undefined;
 
   constructor(args: {
     localBrokerId: number;
@@ -120,6 +123,12 @@ export class ReplicaFetcher {
       state: new FollowerReplicaState({ leaderId: this.sourceBrokerId, leaderEpoch, log: partition.log }),
       delayUntilMs: 0,
     });
+    // A long-poll in flight does not carry this partition and may be held at the leader for
+    // replica.fetch.wait.max.ms. Right after a leader change that wait is on the critical path:
+    // the new leader's high watermark (and every acks=all write) waits for this follower's
+    // first fetch. So the long-poll is given up and the next request, with this partition in
+    // it, goes at once. The abandoned answer is never applied; its data is simply fetched again.
+    this.longPoll?.abort();
     this.start();
     this.notify();
   }
@@ -182,9 +191,11 @@ export class ReplicaFetcher {
         continue;
       }
       const asking = ready.filter((entry) => entry.state.state.kind === 'reconciling');
-      const fetching = ready.filter((entry) => entry.state.state.kind === 'fetching');
       try {
         if (asking.length > 0) await this.reconcile(asking);
+        // Chosen after the reconcile: a partition that just agreed with the leader goes into
+        // this fetch rather than waiting out the next long-poll.
+        const fetching = ready.filter((entry) => entry.state.state.kind === 'fetching' && entry.delayUntilMs <= this.clock.nowMs());
         if (fetching.length > 0 && this.running) await this.fetch(fetching);
       } catch (error) {
         // Transport failure (leader down, connection refused): every partition waits, then retries.
@@ -284,7 +295,18 @@ export class ReplicaFetcher {
         partitionMaxBytes: this.config.fetchMaxBytes,
       })),
     };
-    const responses = await this.endpoint.fetch(request, this.config.fetchWaitMaxMs + this.config.requestTimeoutMs);
+    const longPoll = new AbortController();
+    this.longPoll = longPoll;
+    let responses: FetchPartitionResponse[];
+    try {
+      responses = await this.endpoint.fetch(request, this.config.fetchWaitMaxMs + this.config.requestTimeoutMs, longPoll.signal);
+    } catch (error) {
+      // Given up for a partition added meanwhile (addPartition): not a failure, no backoff.
+      if (longPoll.signal.aborted) return;
+      throw error;
+    } finally {
+      if (this.longPoll === longPoll) this.longPoll = undefined;
+    }
     const byKey = new Map(responses.map((response) => [`${response.topic}-${response.partition}`, response]));
     for (const { entry, step } of asked) {
       const response = byKey.get(entry.partition.key);

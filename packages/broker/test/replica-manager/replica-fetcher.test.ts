@@ -102,4 +102,57 @@ describe('ReplicaFetcher', () => {
     ]);
     expect(log.highWatermark).toBe(5);
   });
+
+  it('gives up a long-poll in flight when a partition is added, so the new partition is fetched at once', async () => {
+    const first = await Partition.open({ topic: 't', topicId: 'id', partitionId: 0, log, minInsyncReplicas: 1 });
+    first.role = { kind: 'follower', leaderId: 9, leaderEpoch: 0 };
+    const secondLog = await PartitionLog.open({ dir: path.join(dir, 't-1'), config: makeLogConfig() });
+    const second = await Partition.open({ topic: 't', topicId: 'id', partitionId: 1, log: secondLog, minInsyncReplicas: 1 });
+    second.role = { kind: 'follower', leaderId: 9, leaderEpoch: 0 };
+    const requests: number[][] = [];
+    const pending = new Set<(error: Error) => void>();
+    let abandoned = 0;
+    const endpoint: LeaderEndpoint = {
+      offsetForLeaderEpoch: async (request: OffsetForLeaderEpochRequest) =>
+        request.partitions.map((item) => ({ topic: item.topic, partition: item.partition, errorCode: 'NONE', errorMessage: '', leaderEpoch: 0, endOffset: 0 })),
+      // The leader has nothing new: it holds every fetch until the follower gives it up (far
+      // longer than this test's deadline, so only an abandoned long-poll lets partition 1 in).
+      fetch: (request: FetchRequest, _timeoutMs: number, signal?: AbortSignal) =>
+        new Promise((_resolve, reject) => {
+          requests.push(request.partitions.map((item) => item.partition));
+          pending.add(reject);
+          signal?.addEventListener('abort', () => {
+            abandoned++;
+            pending.delete(reject);
+            reject(new Error('abandoned'));
+          });
+        }),
+      // As the gRPC endpoint: closing cancels the calls in flight.
+      close: () => {
+        for (const reject of pending) reject(new Error('closed'));
+        pending.clear();
+      },
+    };
+    const fetcher = new ReplicaFetcher({
+      localBrokerId: 1,
+      sourceBrokerId: 9,
+      endpoint,
+      config: { fetchWaitMaxMs: 60_000, fetchMinBytes: 1, fetchMaxBytes: 1 << 20, fetchResponseMaxBytes: 1 << 20, fetchBackoffMs: 60_000, requestTimeoutMs: 1_000 },
+      clock: systemClock,
+      timers: systemTimers,
+      logger: silent,
+    });
+    try {
+      fetcher.addPartition(first, 0);
+      await waitFor(() => requests.length === 1, 'the long-poll for partition 0');
+      fetcher.addPartition(second, 0);
+      await waitFor(() => requests.some((partitions) => partitions.includes(1)), 'a fetch that carries partition 1');
+      expect(abandoned).toBe(1);
+      // No backoff was taken for the abandoned call: partition 0 is fetched along with partition 1.
+      expect(requests.at(-1)).toEqual([0, 1]);
+    } finally {
+      await fetcher.stop();
+      await secondLog.close();
+    }
+  });
 });

@@ -11,3 +11,4 @@ export { codecName, DECOMPRESSED_BYTES_MAX_DEFAULT, type SyncCompressionName } f
 export { murmur2, toPositive, partitionForKey } from './murmur2.js';
 export { ByteCursor, varintSize, varlongSize, writeVarint, writeVarlong, VARINT_BYTES_MAX, VARLONG_BYTES_MAX } from './varint.js';
 export * from './topic-config.js';
+export { grpcProxyChannelOption } from './grpc-proxy.js';

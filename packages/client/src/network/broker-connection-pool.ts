@@ -11,7 +11,7 @@
 // DEADLINE_EXCEEDED -> REQUEST_TIMED_OUT, both retriable (after a metadata refresh).
 
 import * as grpc from '@grpc/grpc-js';
-import { invariant, RaftkaError } from '@raftka/protocol';
+import { grpcProxyChannelOption, invariant, RaftkaError } from '@raftka/protocol';
 import { loadClientServices, type ClientServiceName } from './client-proto.js';
 import { InFlightLimiter } from './in-flight-limiter.js';
 import { ProduceStream } from './produce-stream.js';
@@ -92,6 +92,8 @@ export class BrokerConnectionPool {
     return {
       'grpc.max_send_message_length': limit,
       'grpc.max_receive_message_length': 2 ** 31 - 1,
+      // A machine-wide http_proxy / https_proxy is for web traffic, not for brokers (grpc_proxy is honoured).
+      ...grpcProxyChannelOption(),
       ...this.#options.channelOptions,
     };
   }

@@ -70,3 +70,39 @@ describe('BrokerConnectionPool', () => {
     expect(errorFromGrpcStatus(status(grpc.status.INTERNAL), 1)).toMatchObject({ code: 'UNKNOWN_SERVER_ERROR', retriable: false });
   });
 });
+
+describe('HTTP proxies', () => {
+  it('ignores a machine-wide https_proxy / http_proxy (web traffic) and honours an explicit grpc_proxy', async () => {
+    const server = new grpc.Server();
+    const service = loadClientServices().RaftkaClient.service;
+    server.addService(service, {
+      DescribeCluster: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, { clusterId: 'through-no-proxy', controllerId: 1, brokers: [] }),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    );
+    // A proxy address where nothing listens: a channel that used it would fail.
+    const saved = { http_proxy: process.env['http_proxy'], https_proxy: process.env['https_proxy'], grpc_proxy: process.env['grpc_proxy'] };
+    process.env['http_proxy'] = 'http://127.0.0.1:9';
+    process.env['https_proxy'] = 'http://127.0.0.1:9';
+    delete process.env['grpc_proxy'];
+    const pool = new BrokerConnectionPool({ messageBytesMax: 1024 * 1024, maxInFlightPerBroker: 5 });
+    try {
+      expect(pool.channelOptions()['grpc.enable_http_proxy']).toBe(0);
+      const client = pool.client(1, { host: '127.0.0.1', port }, 'RaftkaClient') as grpc.Client & Record<string, (request: unknown, options: grpc.CallOptions, callback: grpc.requestCallback<{ clusterId: string }>) => void>;
+      const answer = await new Promise<{ clusterId: string }>((resolve, reject) =>
+        client['DescribeCluster']!({}, { deadline: Date.now() + 5_000 }, (error, response) => (error ? reject(error) : resolve(response!))),
+      );
+      expect(answer.clusterId).toBe('through-no-proxy');
+      process.env['grpc_proxy'] = 'http://127.0.0.1:9';
+      expect(pool.channelOptions()['grpc.enable_http_proxy']).toBe(1);
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      pool.close();
+      server.forceShutdown();
+    }
+  });
+});

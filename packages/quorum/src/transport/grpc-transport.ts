@@ -6,7 +6,7 @@
 // response (or the failure) is returned to the caller, which steps it into the core.
 
 import * as grpc from '@grpc/grpc-js';
-import { RaftkaError, type Logger } from '@raftka/protocol';
+import { grpcProxyChannelOption, RaftkaError, type Logger } from '@raftka/protocol';
 import type {
   FetchSnapshotRequest,
   FetchSnapshotResponse,
@@ -73,6 +73,8 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // here) was a fifth of the CPU of an empty unary call in a loopback measurement, and a Fetch is
   // a call per replicated batch.
   'grpc.enable_channelz': 0,
+  // http_proxy / https_proxy are for web traffic, not for the cluster (see grpcProxyChannelOption).
+  ...grpcProxyChannelOption(),
 };
 
 const SERVER_OPTIONS: grpc.ChannelOptions = {

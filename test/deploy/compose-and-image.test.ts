@@ -1,7 +1,7 @@
 // The image definition (deploy/docker/Dockerfile) and the compose cluster
 // (deploy/compose/docker-compose.yml), checked without Docker: each node's environment -- the
 // image's ENV defaults overlaid with the service's -- is a configuration the server accepts, and
-// the addresses brokers advertise are the ones published to the host. (test/containers builds
+// the EXTERNAL addresses brokers advertise are the ones published to the host. (test/containers builds
 // and runs the image itself.)
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -132,20 +132,25 @@ describe('deploy/compose/docker-compose.yml', () => {
     expect(volumes.size).toBe(nodeServices.length);
   });
 
-  it('advertises broker addresses that the host reaches through the published ports', async () => {
+  it('advertises an EXTERNAL address the host reaches through a published port, and an INTERNAL one the brokers replicate over', async () => {
     for (const [name, service] of nodeServices) {
       const config = await loadServerConfig({ configFile: undefined, overrides: [], env: serviceEnv(service) });
       if (!config.quorum.roles.includes('broker')) continue;
-      // The broker's network namespace is the one whose ports are published.
-      const namespaceOwner = /^service:(.+)$/.exec(service.network_mode ?? '')?.[1];
-      const published = publishedPorts(namespaceOwner === undefined ? service : compose.services[namespaceOwner]!);
-      expect(config.broker.advertisedListeners, name).toHaveLength(1);
-      const advertised = /^PLAINTEXT:\/\/127\.0\.0\.1:(\d+)$/.exec(config.broker.advertisedListeners[0]!);
-      expect(advertised, `${name}: advertises 127.0.0.1:<port>`).not.toBeNull();
-      const port = Number(advertised![1]);
-      expect(config.brokerListener!.port, `${name}: listens where it advertises`).toBe(port);
+      expect(service.network_mode, `${name}: its own network namespace (a partition can cut one broker off)`).toBeUndefined();
+      const published = publishedPorts(service);
+      const listeners = config.brokerListeners!;
+      expect(listeners.interBrokerListenerName, name).toBe('INTERNAL');
+      const byName = new Map(listeners.clientListeners.map((listener) => [listener.name, listener]));
+      const internal = byName.get('INTERNAL');
+      expect(internal?.advertised?.host, `${name}: INTERNAL is advertised by its compose host name`).toBe(service.hostname ?? name);
+      expect(published.has(internal!.port), `${name}: INTERNAL stays on the compose network`).toBe(false);
+      const external = byName.get('EXTERNAL');
+      expect(external?.advertised?.host, `${name}: EXTERNAL advertises the host's loopback`).toBe('127.0.0.1');
+      const port = external!.advertised!.port;
+      expect(external!.port, `${name}: EXTERNAL listens where it advertises`).toBe(port);
       expect(published.get(port), `${name}: port ${port} is published on the same host port`).toBe(port);
       expect(published.has(config.adminHttp!.port), `${name}: admin port published`).toBe(true);
+      for (const entry of service.ports ?? []) expect(entry, `${name}: published on loopback only`).toMatch(/^127\.0\.0\.1:/);
     }
   });
 });

@@ -20,13 +20,63 @@ const TOPIC_DEFAULT_KEYS: Readonly<Record<string, string>> = {
   'min.insync.replicas': 'min.insync.replicas',
 };
 
+/** How listener names are spelled in `listeners`, `advertised.listeners` and the keys that name them. */
+const LISTENER_NAME_PATTERN = /^[A-Z][A-Z0-9_]*$/;
+
+/** The only security protocol Raftka speaks today (no TLS, no SASL yet). */
+export const SECURITY_PROTOCOL_PLAINTEXT = 'PLAINTEXT';
+
+/** Kafka's security protocol names: recognised so a Kafka configuration gets a precise refusal. */
+const KAFKA_SECURITY_PROTOCOLS: readonly string[] = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'];
+
+/**
+ * The default of listener.security.protocol.map: the listener names Kafka deployments commonly
+ * use, all PLAINTEXT. Any other name is PLAINTEXT too (see the key's doc), so the default only
+ * documents the convention.
+ */
+export const LISTENER_SECURITY_PROTOCOL_MAP_DEFAULT: readonly string[] = ['CONTROLLER:PLAINTEXT', 'PLAINTEXT:PLAINTEXT', 'INTERNAL:PLAINTEXT', 'EXTERNAL:PLAINTEXT'];
+
+function securityProtocolMapProblem(entries: readonly string[]): string | undefined {
+  const names = new Set<string>();
+  for (const entry of entries) {
+    const separator = entry.indexOf(':');
+    const name = entry.slice(0, separator).trim();
+    const protocol = entry.slice(separator + 1).trim();
+    if (separator <= 0 || !LISTENER_NAME_PATTERN.test(name)) return `'${entry}' is not of the form NAME:PROTOCOL (e.g. INTERNAL:PLAINTEXT)`;
+    if (names.has(name)) return `the listener ${name} is mapped twice`;
+    names.add(name);
+    if (protocol !== SECURITY_PROTOCOL_PLAINTEXT) {
+      return KAFKA_SECURITY_PROTOCOLS.includes(protocol)
+        ? `${name}:${protocol}: only PLAINTEXT is supported (Raftka has no TLS or SASL yet); map ${name} to PLAINTEXT`
+        : `${name}:${protocol}: '${protocol}' is not a security protocol; only PLAINTEXT is supported`;
+    }
+  }
+  return undefined;
+}
+
 export const brokerConfigSchema: ConfigSchema = [
   {
     key: 'advertised.listeners',
     type: 'list',
     default: [],
-    doc: 'The addresses clients and other brokers use to reach this broker, as NAME://host:port; empty means the broker listeners themselves. Set it when the bind address differs from the reachable one (containers, NAT).',
+    doc: 'The addresses clients and other brokers use to reach this broker, as NAME://host:port, one per client listener and matched to listeners by NAME; a listener without an entry advertises its own host:port. Set it when the bind address differs from the reachable one (containers, NAT); 0.0.0.0 is never reachable.',
     group: 'broker',
+  },
+  {
+    key: 'inter.broker.listener.name',
+    type: 'string',
+    default: '',
+    doc: 'The client listener whose advertised address followers use to fetch from leaders (replication traffic between brokers); empty means the first client listener in listeners.',
+    group: 'broker',
+    validate: (value) => (value === '' || LISTENER_NAME_PATTERN.test(value as string) ? undefined : 'expected a listener name such as INTERNAL'),
+  },
+  {
+    key: 'listener.security.protocol.map',
+    type: 'list',
+    default: [...LISTENER_SECURITY_PROTOCOL_MAP_DEFAULT],
+    doc: 'The security protocol of each listener, as NAME:PROTOCOL,...; accepted so Kafka configurations carry over. Only PLAINTEXT is supported, and a listener not named here is PLAINTEXT.',
+    group: 'broker',
+    validate: (value) => securityProtocolMapProblem(value as string[]),
   },
   { key: 'cluster.id', type: 'string', default: 'raftka', doc: 'The name of the cluster, returned to clients in Metadata and DescribeCluster.', group: 'broker' },
   { key: 'broker.rack', type: 'string', default: '', doc: 'The rack (or zone) of this broker; replicas of a partition are spread over racks.', group: 'broker' },
@@ -67,6 +117,7 @@ export const brokerConfigSchema: ConfigSchema = [
   { key: 'group.max.size', type: 'int', default: G.groupMaxSize, min: 1, doc: 'Most members a group may have (GROUP_MAX_SIZE_REACHED beyond).', group: 'broker' },
 ];
 
+const PORT_MAX = 65_535;
 const ENDPOINT_PATTERN = /^([A-Z][A-Z0-9_]*):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):(\d+)$/;
 
 /** NAME://host:port entries as registration endpoints (callers validate with `endpointProblems`). */
@@ -77,13 +128,47 @@ export function parseEndpoints(items: readonly string[]): BrokerEndpoint[] {
   });
 }
 
+/**
+ * Hosts that mean "every interface" when bound to and nothing when connected to: a client given
+ * one cannot reach the broker (Kafka refuses them in advertised.listeners for the same reason).
+ */
+export const WILDCARD_HOSTS: readonly string[] = ['', '0.0.0.0', '::', '0:0:0:0:0:0:0:0'];
+
 function endpointProblems(key: string, items: readonly string[]): string[] {
-  return items.filter((item) => !ENDPOINT_PATTERN.test(item)).map((item) => `${key}: '${item}' is not of the form NAME://host:port (a host clients can reach)`);
+  const problems: string[] = [];
+  for (const item of items) {
+    const match = ENDPOINT_PATTERN.exec(item);
+    if (match === null) {
+      problems.push(`${key}: '${item}' is not of the form NAME://host:port (a host clients can reach)`);
+      continue;
+    }
+    const host = match[2]!.replace(/^\[|\]$/g, '');
+    if (WILDCARD_HOSTS.includes(host)) {
+      problems.push(`${key}: '${item}' advertises ${host}, which clients cannot connect to; advertise a host name or address they reach`);
+    }
+    const port = Number(match[3]);
+    if (port < 1 || port > PORT_MAX) problems.push(`${key}: '${item}' advertises port ${port}, outside 1..${PORT_MAX}`);
+  }
+  const names = parseEndpoints(items.filter((item) => ENDPOINT_PATTERN.test(item))).map((endpoint) => endpoint.name);
+  for (const name of new Set(names.filter((candidate, index) => names.indexOf(candidate) !== index))) {
+    problems.push(`${key}: the listener ${name} is advertised twice; give each listener one address`);
+  }
+  return problems;
+}
+
+function securityProtocolMapFrom(entries: readonly string[]): ReadonlyMap<string, typeof SECURITY_PROTOCOL_PLAINTEXT> {
+  // Validated by the key's `validate`: every entry is NAME:PLAINTEXT.
+  return new Map(entries.map((entry) => [entry.slice(0, entry.indexOf(':')).trim(), SECURITY_PROTOCOL_PLAINTEXT]));
 }
 
 export interface BrokerConfig {
   clusterId: string;
+  /** advertised.listeners as given (NAME://host:port); matched to listeners by name in `resolveBrokerListeners`. */
   advertisedListeners: string[];
+  /** inter.broker.listener.name; undefined = the first client listener. */
+  interBrokerListenerName?: string | undefined;
+  /** listener.security.protocol.map (every value PLAINTEXT; a listener absent here is PLAINTEXT too). */
+  listenerSecurityProtocolMap?: ReadonlyMap<string, typeof SECURITY_PROTOCOL_PLAINTEXT>;
   rack: string | undefined;
   replicaManager: ReplicaManagerConfig;
   /** The group coordinator's settings (offsets.* and group.* keys). */
@@ -113,9 +198,12 @@ export function brokerConfigFromValues(values: ReadonlyMap<string, ConfigValue>)
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const rack = values.get('broker.rack') as string;
+  const interBrokerListenerName = values.get('inter.broker.listener.name') as string;
   return {
     clusterId: values.get('cluster.id') as string,
     advertisedListeners: advertised,
+    interBrokerListenerName: interBrokerListenerName === '' ? undefined : interBrokerListenerName,
+    listenerSecurityProtocolMap: securityProtocolMapFrom(values.get('listener.security.protocol.map') as string[]),
     rack: rack === '' ? undefined : rack,
     groups: {
       offsetsTopicNumPartitions: (values.get('offsets.topic.num.partitions') as number | undefined) ?? G.offsetsTopicNumPartitions,

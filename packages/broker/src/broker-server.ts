@@ -1,7 +1,11 @@
 // One broker: the replica manager driven by the metadata image, the client-facing gRPC services
-// (RaftkaClient, RaftkaAdmin, and RaftkaGroups backed by the group coordinator) on the broker
+// (RaftkaClient, RaftkaAdmin, and RaftkaGroups backed by the group coordinator) on each client
 // listener, and the broker's lifecycle with the controller (register, heartbeat, unfence once
 // caught up, controlled shutdown).
+//
+// Every client listener (INTERNAL, EXTERNAL, ...) is its own gRPC server, so the services know
+// which listener a request arrived on and answer broker addresses of that listener; the broker
+// registers one endpoint per client listener (broker-listeners.ts).
 //
 // Start order matters for safety: the replica manager follows the image before the broker
 // registers, so by the time the controller unfences it (it has applied the log up to its own
@@ -9,19 +13,21 @@
 // controlled shutdown moves leadership away while the broker still serves, then it stops.
 
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from '@raftka/protocol';
+import { RaftkaError, invariant, type Logger } from '@raftka/protocol';
 import {
   BrokerLifecycle,
   MetadataDelta,
   MetadataImage,
+  formatAddress,
   type ControllerClient,
   type MetadataSource,
   type MetadataUpdate,
 } from '@raftka/quorum';
 import { adminServiceImplementation } from './admin-service.js';
-import { parseEndpoints, type BrokerConfig } from './broker-config.js';
+import type { BrokerConfig } from './broker-config.js';
+import { registeredEndpoint, resolveBrokerListeners, type ClientListener } from './broker-listeners.js';
 import { ReplicaManager } from './replica-manager/replica-manager.js';
-import { clientServiceImplementation } from './server/client-service.js';
+import { ProducerIdAllocator, clientServiceImplementation } from './server/client-service.js';
 import { BROKER_SERVER_OPTIONS, loadRaftkaAdminService, loadRaftkaClientService, loadRaftkaGroupsService } from './server/client-proto.js';
 import { GroupRuntime } from './group/group-runtime.js';
 import { groupServiceImplementation } from './group/group-service.js';
@@ -31,12 +37,19 @@ import type { NodeMetrics } from './metrics/node-metrics.js';
 
 /** Controlled shutdown gets at most this long before the broker stops anyway. */
 export const CONTROLLED_SHUTDOWN_MS_MAX = 10_000;
+/** Calls still running this long after the services stop taking new ones are cancelled. */
+const SERVER_SHUTDOWN_MS_MAX = 1_000;
 
 
 export interface BrokerServerOptions {
   brokerId: number;
-  /** Where the client-facing services bind. */
-  listener: { name: string; host: string; port: number };
+  /**
+   * The node's listeners (`listeners`): every one not named CONTROLLER is a client listener the
+   * services bind to. Checked against advertised.listeners and inter.broker.listener.name.
+   */
+  listeners?: readonly { name: string; host: string; port: number }[];
+  /** A single client listener, for callers that have one; ignored when `listeners` is given. */
+  listener?: { name: string; host: string; port: number };
   config: BrokerConfig;
   /** Root directory of the partition logs. */
   logDir: string;
@@ -71,6 +84,30 @@ function autoCreator(controller: ControllerClient): (names: string[]) => Promise
   };
 }
 
+/** A client listener with its gRPC server, once bound. */
+interface BoundListener {
+  listener: ClientListener;
+  server: grpc.Server;
+  port: number;
+}
+
+/**
+ * Binds `server` to the listener's host:port; resolves the bound port (the OS-assigned one for
+ * port 0). A port in use is an operator's mistake in `listeners`, reported as such.
+ */
+function bind(server: grpc.Server, listener: ClientListener): Promise<number> {
+  const address = formatAddress(listener.host, listener.port);
+  return new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+      if (error === null) {
+        resolve(bound);
+        return;
+      }
+      reject(new RaftkaError('INVALID_CONFIG', `listeners: ${listener.name}://${address}: cannot listen (${error.message}); choose a free port`, { cause: error }));
+    });
+  });
+}
+
 export class BrokerServer {
   private unsubscribe: (() => void) | undefined;
   private closed = false;
@@ -78,20 +115,34 @@ export class BrokerServer {
   private constructor(
     readonly replicaManager: ReplicaManager,
     readonly lifecycle: BrokerLifecycle,
-    private readonly server: grpc.Server,
-    readonly port: number,
+    // Invariant: one entry per client listener, in `listeners` order, never empty.
+    private readonly bound: readonly BoundListener[],
     private readonly logger: Logger,
     /** The group coordinator of the `__consumer_offsets` partitions this broker leads. */
     readonly groups: GroupRuntime,
   ) {}
 
+  /** The bound port of the first client listener. */
+  get port(): number {
+    return this.bound[0]!.port;
+  }
+
+  /** Client listener name -> bound port, in `listeners` order. */
+  get listenerPorts(): ReadonlyMap<string, number> {
+    return new Map(this.bound.map((entry) => [entry.listener.name, entry.port]));
+  }
+
   static async start(options: BrokerServerOptions): Promise<BrokerServer> {
     const logger = options.logger.child({ component: 'broker', nodeId: options.brokerId });
     const { controller, metadata } = options;
+    invariant(options.listeners !== undefined || options.listener !== undefined, 'BrokerServer.start needs listeners (or one listener)');
+    // Throws a ConfigError before anything starts when the listener keys contradict each other.
+    const plan = resolveBrokerListeners(options.listeners ?? [options.listener!], options.config);
     const replicaManager = new ReplicaManager({
       brokerId: options.brokerId,
       logDir: options.logDir,
-      config: { ...options.config.replicaManager, listenerName: options.listener.name },
+      // Followers reach leaders through the inter-broker listener's advertised endpoint.
+      config: { ...options.config.replicaManager, listenerName: plan.interBrokerListenerName },
       alterPartition: options.metrics
         ? countIsrChanges(options.metrics, () => metadata.image, (request) => controller.alterPartition(request))
         : (request) => controller.alterPartition(request),
@@ -102,40 +153,56 @@ export class BrokerServer {
     const groups = new GroupRuntime({
       replicaManager,
       config: options.config.groups,
-      listenerName: options.listener.name,
+      listenerName: plan.interBrokerListenerName,
       createTopics: (request) => controller.createTopics(request),
       logger,
     });
     groups.start();
-    const server = new grpc.Server(BROKER_SERVER_OPTIONS);
-    if (options.metrics) instrumentServer(options.metrics, server);
     let lifecycle: BrokerLifecycle | undefined;
-    server.addService(
-      loadRaftkaClientService().service,
-      clientServiceImplementation({
-        replicaManager,
-        clusterId: options.clusterId,
-        listenerName: options.listener.name,
-        ...(options.autoCreateTopicsEnable ? { autoCreateTopics: autoCreator(controller) } : {}),
-        // Blocks are asked for under the current registration (the controller checks the epoch).
-        allocateProducerIds: () => controller.allocateProducerIds({ brokerId: options.brokerId, brokerEpoch: lifecycle?.brokerEpoch ?? -1 }),
-        logger,
-      }),
-    );
-    server.addService(
-      loadRaftkaAdminService().service,
-      adminServiceImplementation({ controller, image: () => metadata.image, waitForImage: (condition, timeoutMs) => metadata.waitFor(condition, timeoutMs), logger }),
-    );
-    server.addService(loadRaftkaGroupsService().service, groupServiceImplementation({ runtime: groups, logger }));
-    const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${options.listener.host}:${options.listener.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-        error ? reject(error) : resolve(bound),
-      );
+    // One allocator for every listener's service: ids are drawn from one block at a time.
+    // Blocks are asked for under the current registration (the controller checks the epoch).
+    const allocateProducerIds = () => controller.allocateProducerIds({ brokerId: options.brokerId, brokerEpoch: lifecycle?.brokerEpoch ?? -1 });
+    const producerIdAllocator = new ProducerIdAllocator(allocateProducerIds);
+    const autoCreateTopics = options.autoCreateTopicsEnable ? autoCreator(controller) : undefined;
+    const admin = adminServiceImplementation({
+      controller,
+      image: () => metadata.image,
+      waitForImage: (condition, timeoutMs) => metadata.waitFor(condition, timeoutMs),
+      logger,
     });
-    const advertised =
-      options.config.advertisedListeners.length > 0
-        ? parseEndpoints(options.config.advertisedListeners)
-        : [{ name: options.listener.name, host: options.listener.host, port, securityProtocol: 'PLAINTEXT' }];
+    const bound: BoundListener[] = [];
+    try {
+      for (const listener of plan.clientListeners) {
+        const server = new grpc.Server(BROKER_SERVER_OPTIONS);
+        if (options.metrics) instrumentServer(options.metrics, server);
+        server.addService(
+          loadRaftkaClientService().service,
+          clientServiceImplementation({
+            replicaManager,
+            clusterId: options.clusterId,
+            listenerName: listener.name,
+            ...(autoCreateTopics === undefined ? {} : { autoCreateTopics }),
+            allocateProducerIds,
+            producerIdAllocator,
+            logger,
+          }),
+        );
+        server.addService(loadRaftkaAdminService().service, admin);
+        server.addService(loadRaftkaGroupsService().service, groupServiceImplementation({ runtime: groups, listenerName: listener.name, logger }));
+        const port = await bind(server, listener).catch((error: unknown) => {
+          server.forceShutdown();
+          throw error;
+        });
+        bound.push({ listener, server, port });
+      }
+    } catch (error) {
+      // A listener that cannot bind (port in use) stops the start: nothing is left running.
+      for (const entry of bound) entry.server.forceShutdown();
+      groups.close();
+      await replicaManager.close();
+      throw error;
+    }
+    const advertised = bound.map((entry) => registeredEndpoint(entry.listener, entry.port));
     lifecycle = new BrokerLifecycle({
       brokerId: options.brokerId,
       endpoints: advertised,
@@ -155,7 +222,7 @@ export class BrokerServer {
         committedOffsets: () => committedOffsetsOf(groups),
       });
     }
-    const broker = new BrokerServer(replicaManager, lifecycle, server, port, logger, groups);
+    const broker = new BrokerServer(replicaManager, lifecycle, bound, logger, groups);
     // Subscribe and replay what is already applied in one synchronous step: nothing is missed or
     // seen twice (updates are delivered on later turns of the event loop).
     broker.unsubscribe = metadata.subscribe((update) => void replicaManager.applyMetadata(update));
@@ -171,7 +238,10 @@ export class BrokerServer {
       void replicaManager.applyMetadata(initial);
     }
     lifecycle.start();
-    logger.info({ port, advertised }, 'broker started');
+    logger.info(
+      { port: broker.port, ports: Object.fromEntries(broker.listenerPorts), advertised, interBrokerListenerName: plan.interBrokerListenerName },
+      'broker started',
+    );
     return broker;
   }
 
@@ -187,16 +257,21 @@ export class BrokerServer {
     this.unsubscribe?.();
     // Parked joins and syncs are answered NOT_COORDINATOR now, so the server's calls can finish.
     this.groups.close();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, 1_000);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await Promise.all(
+      this.bound.map(
+        ({ server }) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              server.forceShutdown();
+              resolve();
+            }, SERVER_SHUTDOWN_MS_MAX);
+            server.tryShutdown(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
     await this.replicaManager.close();
     this.logger.info('broker stopped');
   }

@@ -169,7 +169,7 @@ export interface GroupRouteError {
 export interface GroupRuntimeOptions {
   replicaManager: ReplicaManager;
   config?: Partial<GroupRuntimeConfig>;
-  /** The listener whose address FindCoordinator answers; default: each broker's first endpoint. */
+  /** The listener whose address FindCoordinator answers unless the call names one; default: each broker's first endpoint. */
   listenerName?: string | undefined;
   /** Asks the controller to create `__consumer_offsets`; absent: never (FindCoordinator waits). */
   createTopics?: (request: {
@@ -609,9 +609,10 @@ export class GroupRuntime {
   /**
    * Where the coordinator of `groupId` is: the leader of its `__consumer_offsets` partition in the
    * metadata image. Asks the controller once to create the topic when it does not exist, and
-   * answers COORDINATOR_NOT_AVAILABLE (retriable) until it has a leader.
+   * answers COORDINATOR_NOT_AVAILABLE (retriable) until it has a leader. The address is the
+   * coordinator's endpoint named `listenerName` (the listener the request arrived on), else its first.
    */
-  findCoordinator(groupId: string): CoordinatorLocation {
+  findCoordinator(groupId: string, listenerName: string | undefined = this.options.listenerName): CoordinatorLocation {
     const image = this.replicaManager.image;
     const notAvailable = (message: string): CoordinatorLocation => ({ found: false, errorCode: 'COORDINATOR_NOT_AVAILABLE', message });
     if (image === undefined) return notAvailable('this broker has not loaded the cluster metadata yet; retry shortly');
@@ -621,7 +622,6 @@ export class GroupRuntime {
     const state = topic.partitions[partition]!;
     if (state.leader === NO_LEADER) return notAvailable(`${GROUP_METADATA_TOPIC_NAME}-${partition} has no leader; retry after the election`);
     const broker = image.brokers.get(state.leader);
-    const listenerName = this.options.listenerName;
     const endpoint = broker === undefined ? undefined : ((listenerName === undefined ? undefined : broker.endpoints.find((e) => e.name === listenerName)) ?? broker.endpoints[0]);
     if (broker === undefined || broker.fenced || endpoint === undefined) {
       return notAvailable(`the leader ${state.leader} of ${GROUP_METADATA_TOPIC_NAME}-${partition} is not available; retry shortly`);

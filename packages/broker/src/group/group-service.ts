@@ -35,6 +35,8 @@ const silentLogger: LogLogger = {
 
 export interface GroupServiceOptions {
   runtime: GroupRuntime;
+  /** The listener this service is bound to: FindCoordinator answers the coordinator's endpoint of that name. */
+  listenerName?: string;
   logger?: LogLogger;
 }
 
@@ -197,7 +199,7 @@ export function groupServiceImplementation(options: GroupServiceOptions): grpc.U
         const failed = (errorCode: ErrorCodeName, message: string) => ({ key, nodeId: -1, host: '', port: -1, errorCode: code(errorCode), errorMessage: message });
         if (request.keyType !== 'COORDINATOR_GROUP') return failed('INVALID_REQUEST', 'transactions are not supported yet: only group coordinators can be found');
         if (key === '') return failed('INVALID_REQUEST', 'the group id must not be empty');
-        const location = runtime.findCoordinator(key);
+        const location = runtime.findCoordinator(key, options.listenerName);
         if (!location.found) return failed(location.errorCode, location.message);
         return { key, nodeId: location.nodeId, host: location.host, port: location.port, errorCode: 0, errorMessage: '' };
       });

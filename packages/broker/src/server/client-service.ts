@@ -49,7 +49,10 @@ export interface ClientServiceOptions {
   clusterId: string;
   /** The active controller's node id, -1 when unknown. */
   controllerId?: () => number;
-  /** The listener whose addresses Metadata advertises; default: each broker's first endpoint. */
+  /**
+   * The listener this service is bound to: Metadata and DescribeCluster answer each broker's
+   * endpoint of that name (its first endpoint when it has none); default: each broker's first endpoint.
+   */
   listenerName?: string;
   /**
    * Creates topics a Metadata request names when it allows automatic creation
@@ -58,6 +61,11 @@ export interface ClientServiceOptions {
   autoCreateTopics?: (names: string[]) => Promise<void>;
   /** The controller's AllocateProducerIds for this broker (a block of ids per call). */
   allocateProducerIds: () => Promise<AllocateProducerIdsResponse>;
+  /**
+   * The allocator to hand ids out from, when the services of several listeners share one (so
+   * one block is used up before the next is asked for); default: a new one over allocateProducerIds.
+   */
+  producerIdAllocator?: ProducerIdAllocator;
   logger?: LogLogger;
 }
 
@@ -229,7 +237,7 @@ export function clientServiceImplementation(options: ClientServiceOptions): grpc
   const { replicaManager, listenerName } = options;
   const logger = options.logger ?? replicaManagerLogger;
   const controllerId = options.controllerId ?? (() => -1);
-  const producerIds = new ProducerIdAllocator(options.allocateProducerIds);
+  const producerIds = options.producerIdAllocator ?? new ProducerIdAllocator(options.allocateProducerIds);
   // Shared by Produce and ProduceStream. Reaches the replica manager synchronously, so calls
   // made in arrival order append in that order.
   const produce = async (request: ProtoProduceRequest): Promise<unknown> => {

@@ -98,7 +98,6 @@ async function startNode(config: ServerConfig, logger: Logger, onFatal: (error: 
       }
     }
     if (roles.includes('broker')) {
-      const listener = config.brokerListener!;
       let metadata: MetadataSource;
       if (controllerNode) {
         metadata = controllerNode.metadata;
@@ -109,7 +108,7 @@ async function startNode(config: ServerConfig, logger: Logger, onFatal: (error: 
       controllerClient = new ControllerClient({ controllers: config.quorum.voters.map((voter) => formatAddress(voter.host, voter.port)) });
       broker = await BrokerServer.start({
         brokerId: config.quorum.nodeId,
-        listener,
+        listeners: config.quorum.listeners,
         config: config.broker,
         // Partition logs live next to the metadata log (__cluster_metadata-0), as in Kafka.
         logDir: path.resolve(config.quorum.logDirs[0]!),

@@ -5,7 +5,7 @@
 // min.insync.replicas and broker.heartbeat.interval.ms from them too.
 
 import { promises as fs } from 'node:fs';
-import { brokerConfigFromValues, brokerConfigSchema, type BrokerConfig } from '@raftka/broker';
+import { brokerConfigFromValues, brokerConfigSchema, resolveBrokerListeners, type BrokerConfig, type BrokerListeners } from '@raftka/broker';
 import { ConfigError, collectSources, resolveConfig, type ConfigSchema } from '@raftka/protocol';
 import {
   controllerConfigFromValues,
@@ -24,8 +24,13 @@ export interface ServerConfig {
   quorum: QuorumConfig;
   controller: ControllerConfig;
   broker: BrokerConfig;
-  /** The listener the broker serves clients on (the first one not named CONTROLLER); brokers only. */
+  /** The first client listener (the first one not named CONTROLLER); brokers only. */
   brokerListener: ListenerAddress | undefined;
+  /**
+   * Every client listener (each `listeners` entry not named CONTROLLER) with its advertised
+   * address, and the inter-broker listener; brokers only.
+   */
+  brokerListeners: BrokerListeners | undefined;
   /** admin.http.listener: where /healthz, /readyz and /metrics are served; undefined = off. */
   adminHttp: AdminHttpAddress | undefined;
 }
@@ -67,11 +72,10 @@ export async function loadServerConfig(args: {
   const controller = controllerConfigFromValues(values);
   const broker = brokerConfigFromValues(values);
   const adminHttp = adminHttpAddressFrom(values);
-  const brokerListener = quorum.listeners.find((listener) => listener.name !== 'CONTROLLER');
-  if (quorum.roles.includes('broker') && brokerListener === undefined) {
-    throw new ConfigError([
-      `listeners=${quorum.listeners.map((listener) => `${listener.name}://${listener.host}:${listener.port}`).join(',')}: a broker needs a client listener besides CONTROLLER, e.g. PLAINTEXT://127.0.0.1:9092`,
-    ]);
-  }
-  return { quorum, controller, broker, brokerListener: quorum.roles.includes('broker') ? brokerListener : undefined, adminHttp };
+  if (!quorum.roles.includes('broker')) return { quorum, controller, broker, brokerListener: undefined, brokerListeners: undefined, adminHttp };
+  // Throws a ConfigError naming the key when listeners, advertised.listeners,
+  // inter.broker.listener.name and listener.security.protocol.map contradict each other.
+  const brokerListeners = resolveBrokerListeners(quorum.listeners, broker);
+  const first = brokerListeners.clientListeners[0]!;
+  return { quorum, controller, broker, brokerListener: { name: first.name, host: first.host, port: first.port }, brokerListeners, adminHttp };
 }

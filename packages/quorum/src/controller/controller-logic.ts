@@ -166,7 +166,9 @@ export class ControllerLogic {
    */
   brokerHeartbeat(image: MetadataImage, request: BrokerHeartbeatRequest): ControllerResult<BrokerHeartbeatResponse> {
     const broker = this.registeredBroker(image, request.brokerId, request.brokerEpoch);
-    const isCaughtUp = request.currentMetadataOffset >= broker.registeredAtOffset;
+    // Caught up: it has applied its own registration and, if it was fenced since (a session that
+    // expired while it was cut off or frozen), the fencing too (see BrokerRegistration.fencedAtOffset).
+    const isCaughtUp = request.currentMetadataOffset >= Math.max(broker.registeredAtOffset, broker.fencedAtOffset ?? -1);
     const records: MetadataRecord[] = [];
     if (request.wantShutDown) {
       if (broker.fenced) return { records, response: { isCaughtUp, isFenced: true, shouldShutDown: true } };

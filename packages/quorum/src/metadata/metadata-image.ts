@@ -39,6 +39,13 @@ export interface BrokerRegistration {
    * registration and everything committed before it.
    */
   registeredAtOffset: number;
+  /**
+   * Log offset of the entry that last fenced this registration (undefined if none did). A broker
+   * fenced while it was cut off still holds the metadata from before its fencing: it believes it
+   * leads partitions that have new leaders. It counts as caught up again only once it has applied
+   * this offset too, so that it has seen its own fencing and everything decided before it.
+   */
+  fencedAtOffset: number | undefined;
 }
 
 export interface PartitionState {
@@ -142,6 +149,7 @@ export class MetadataImage {
           fenced: record.fenced,
           inControlledShutdown: false,
           registeredAtOffset: record.registeredAtOffset ?? offset,
+          fencedAtOffset: record.fencedAtOffset,
         });
         return;
       }
@@ -159,6 +167,7 @@ export class MetadataImage {
         const changed = { ...broker };
         if (record.type === 'fenceBroker') {
           changed.fenced = true;
+          changed.fencedAtOffset = offset;
           // A fenced broker has stopped (or been declared dead): its shutdown is over.
           changed.inControlledShutdown = false;
         } else if (record.type === 'unfenceBroker') {

@@ -34,6 +34,8 @@ export interface RegisterBrokerRecord {
   fenced: boolean;
   /** Set only in snapshots; in the log the offset of the entry holding the record is used. */
   registeredAtOffset?: number;
+  /** Set only in snapshots of a registration a FenceBrokerRecord fenced: that record's offset. */
+  fencedAtOffset?: number;
 }
 
 export interface UnregisterBrokerRecord {
@@ -175,6 +177,7 @@ export function recordToProtoObject(record: MetadataRecord): Record<string, unkn
           rack: record.rack ?? '',
           fenced: record.fenced,
           ...(record.registeredAtOffset === undefined ? {} : { registeredAtOffset: record.registeredAtOffset }),
+          ...(record.fencedAtOffset === undefined ? {} : { fencedAtOffset: record.fencedAtOffset }),
         },
       };
     case 'unregisterBroker':
@@ -282,6 +285,7 @@ export function recordFromMessage(message: Decoded): MetadataRecord {
         fenced: body['fenced'] as boolean,
       };
       if (hasOwn(body, 'registeredAtOffset')) record.registeredAtOffset = long('registeredAtOffset');
+      if (hasOwn(body, 'fencedAtOffset')) record.fencedAtOffset = long('fencedAtOffset');
       return record;
     }
     case 'unregisterBroker':

@@ -34,6 +34,7 @@ export function imageToRecords(image: MetadataImage): MetadataRecord[] {
       rack: broker.rack,
       fenced: broker.fenced,
       registeredAtOffset: broker.registeredAtOffset,
+      ...(broker.fencedAtOffset === undefined ? {} : { fencedAtOffset: broker.fencedAtOffset }),
     });
     if (broker.inControlledShutdown) {
       records.push({ type: 'brokerRegistrationChange', brokerId: broker.brokerId, brokerEpoch: broker.brokerEpoch, inControlledShutdown: true });

@@ -3,6 +3,7 @@ import { RaftkaError } from '@raftka/protocol';
 import { TestCluster } from './cluster-fixture.js';
 import { NO_LEADER } from '../../src/metadata/metadata-image.js';
 import { MetadataPublisher } from '../../src/metadata/metadata-publisher.js';
+import { decodeMetadataSnapshot, encodeMetadataSnapshot } from '../../src/metadata/metadata-snapshot.js';
 import { PRODUCER_ID_BLOCK_SIZE } from '../../src/controller/controller-logic.js';
 
 function thrownCode(action: () => unknown): string | undefined {
@@ -175,6 +176,28 @@ describe('broker registration and heartbeats', () => {
     expect(cluster.image.brokers.get(1)!.fenced).toBe(true);
     expect(cluster.heartbeat(1, { metadataOffset: registeredAt })).toMatchObject({ isCaughtUp: true, isFenced: false });
     expect(cluster.image.brokers.get(1)!.fenced).toBe(false);
+  });
+
+  it('keeps a broker fenced by session expiry fenced until it has applied its own fencing', () => {
+    // The broker was cut off (or frozen) past its session: it still holds the metadata from
+    // before, in which it leads partitions that now have other leaders. Unfencing it on the
+    // strength of its registration alone would let it serve that stale leadership.
+    const cluster = new TestCluster();
+    cluster.startBrokers([1, 2, 3]);
+    cluster.createTopic('t', 3, 3);
+    const before = cluster.image.lastAppliedOffset;
+    cluster.fence(1);
+    const fencedAt = cluster.image.brokers.get(1)!.fencedAtOffset!;
+    expect(fencedAt).toBeGreaterThan(before);
+    expect(cluster.heartbeat(1, { metadataOffset: before })).toMatchObject({ isCaughtUp: false, isFenced: true });
+    expect(cluster.image.brokers.get(1)!.fenced).toBe(true);
+    expect(cluster.heartbeat(1, { metadataOffset: fencedAt })).toMatchObject({ isCaughtUp: true, isFenced: false });
+    expect(cluster.image.brokers.get(1)!.fenced).toBe(false);
+    // A snapshot keeps the offset (through proto/metadata.proto), so a controller that starts from one decides the same.
+    cluster.fence(1);
+    const refencedAt = cluster.image.brokers.get(1)!.fencedAtOffset!;
+    const restored = decodeMetadataSnapshot(encodeMetadataSnapshot(cluster.image));
+    expect(restored.brokers.get(1)!.fencedAtOffset).toBe(refencedAt);
   });
 
   it('treats a retry with the same incarnation as idempotent and a new incarnation as a restart', () => {

@@ -11,5 +11,8 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 600_000,
     pool: 'forks',
+    // One file at a time: the files build the same image tag, and the chaos cluster's six
+    // containers need the machine to themselves for their timeouts to mean what they say.
+    fileParallelism: false,
   },
 });

@@ -59,9 +59,20 @@ interface FetcherPartition {
   state: FollowerReplicaState;
   /** Not before this time (after an error). */
   delayUntilMs: number;
+  /** Answers in a row saying the leader does not lead our epoch yet (see LEADER_CATCH_UP_RETRY_MS). */
+  leaderBehindAnswers: number;
 }
 
-/** Errors that mean our view of leadership is behind: wait for the metadata log to catch up. */
+/**
+ * First retry after the leader answered that it does not lead our epoch yet. Right after a
+ * leader change the follower often learns of it from the metadata log a few milliseconds before
+ * the new leader does; waiting out replica.fetch.backoff.ms (1 s) then would hold up the new
+ * leader's high watermark, and every acks=all write, for that second. The retry doubles on
+ * every such answer in a row, up to replica.fetch.backoff.ms.
+ */
+export const LEADER_CATCH_UP_RETRY_MS = 25;
+
+/** Errors that mean one side's view of leadership is behind: wait for the metadata log to catch up. */
 const METADATA_LAG_ERRORS: ReadonlySet<ErrorCodeName> = new Set<ErrorCodeName>([
   'NOT_LEADER_OR_FOLLOWER',
   'FENCED_LEADER_EPOCH',
@@ -122,6 +133,7 @@ export class ReplicaFetcher {
       leaderEpoch,
       state: new FollowerReplicaState({ leaderId: this.sourceBrokerId, leaderEpoch, log: partition.log }),
       delayUntilMs: 0,
+      leaderBehindAnswers: 0,
     });
     // A long-poll in flight does not carry this partition and may be held at the leader for
     // replica.fetch.wait.max.ms. Right after a leader change that wait is on the critical path:
@@ -243,6 +255,7 @@ export class ReplicaFetcher {
         this.onPartitionError(entry, response.errorCode, response.errorMessage);
         continue;
       }
+      entry.leaderBehindAnswers = 0;
       await this.onPartition(entry, async () => {
         if (!this.isCurrent(entry) || entry.state.state.kind !== 'reconciling') return;
         const decision = entry.state.onEpochAnswer(entry.partition.log, { epoch: response.leaderEpoch, endOffset: response.endOffset });
@@ -325,6 +338,7 @@ export class ReplicaFetcher {
     const { partition } = entry;
     // The state may have moved on while the response was in flight (a truncation, another append).
     if (!this.isCurrent(entry) || entry.state.state.kind !== 'fetching' || entry.state.state.fetchOffset !== fetchOffset) return;
+    entry.leaderBehindAnswers = 0;
     if (response.divergingEpoch !== undefined && response.divergingEpoch.epoch >= 0) {
       // KIP-320: the leader says our log diverges; truncate as OffsetForLeaderEpoch would have us.
       this.logger.debug({ partition: partition.key, leaderEpoch: entry.leaderEpoch, fetchOffset, divergingEpoch: response.divergingEpoch }, 'the leader reports a diverging epoch (KIP-320)');
@@ -377,6 +391,15 @@ export class ReplicaFetcher {
       this.logger.warn({ partition: entry.partition.key, code, message }, 'replica fetch for a partition failed');
     } else {
       this.logger.debug({ partition: entry.partition.key, code }, 'the leader does not lead this epoch yet (or any more); backing off');
+    }
+    // The leader is behind our epoch (it has not applied its own election yet): it will shortly.
+    // Any other error, or our own epoch being the stale one (FENCED_LEADER_EPOCH: a metadata
+    // update restarts the partition anyway), waits the full backoff.
+    if (code === 'UNKNOWN_LEADER_EPOCH' || code === 'NOT_LEADER_OR_FOLLOWER') {
+      const retryMs = Math.min(this.config.fetchBackoffMs, LEADER_CATCH_UP_RETRY_MS * 2 ** entry.leaderBehindAnswers);
+      entry.leaderBehindAnswers++;
+      entry.delayUntilMs = this.clock.nowMs() + retryMs;
+      return;
     }
     this.backOff(entry);
   }

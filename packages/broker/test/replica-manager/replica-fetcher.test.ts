@@ -155,4 +155,54 @@ describe('ReplicaFetcher', () => {
       await secondLog.close();
     }
   });
+
+  it('retries soon, not after replica.fetch.backoff.ms, while the new leader has not applied its election yet', async () => {
+    const partition = await Partition.open({ topic: 't', topicId: 'id', partitionId: 0, log, minInsyncReplicas: 1 });
+    partition.role = { kind: 'follower', leaderId: 9, leaderEpoch: 1 };
+    // The leader learns of its election from the metadata log after this follower did: its first
+    // two answers say it does not lead epoch 1 yet.
+    const answers: string[] = [];
+    const endpoint: LeaderEndpoint = {
+      offsetForLeaderEpoch: async (request: OffsetForLeaderEpochRequest) =>
+        request.partitions.map((item) => ({ topic: item.topic, partition: item.partition, errorCode: 'NONE', errorMessage: '', leaderEpoch: 1, endOffset: 0 })),
+      fetch: async (request: FetchRequest) => {
+        const item = request.partitions[0]!;
+        const behind = answers.length < 2;
+        answers.push(behind ? 'NOT_LEADER_OR_FOLLOWER' : 'NONE');
+        if (!behind && item.fetchOffset > 0) await new Promise((resolve) => setTimeout(resolve, 20)); // a long-poll with nothing new
+        return [
+          {
+            topic: item.topic,
+            partition: item.partition,
+            errorCode: behind ? 'NOT_LEADER_OR_FOLLOWER' : 'NONE',
+            errorMessage: '',
+            highWatermark: 3,
+            lastStableOffset: 3,
+            logStartOffset: 0,
+            divergingEpoch: undefined,
+            currentLeader: undefined,
+            records: behind || item.fetchOffset > 0 ? Buffer.alloc(0) : storedBatch(0, 1, 3, 'e1'),
+          },
+        ];
+      },
+      close: () => undefined,
+    };
+    const fetcher = new ReplicaFetcher({
+      localBrokerId: 1,
+      sourceBrokerId: 9,
+      endpoint,
+      // A backoff far beyond the test's deadline: only the short catch-up retry lets this pass.
+      config: { fetchWaitMaxMs: 20, fetchMinBytes: 1, fetchMaxBytes: 1 << 20, fetchResponseMaxBytes: 1 << 20, fetchBackoffMs: 60_000, requestTimeoutMs: 1_000 },
+      clock: systemClock,
+      timers: systemTimers,
+      logger: silent,
+    });
+    try {
+      fetcher.addPartition(partition, 1);
+      await waitFor(() => log.logEndOffset === 3, 'the follower to copy the new leader\'s records');
+      expect(answers.slice(0, 3)).toEqual(['NOT_LEADER_OR_FOLLOWER', 'NOT_LEADER_OR_FOLLOWER', 'NONE']);
+    } finally {
+      await fetcher.stop();
+    }
+  });
 });

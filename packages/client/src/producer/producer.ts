@@ -807,7 +807,7 @@ export class Producer {
     // OUT_OF_ORDER_SEQUENCE_NUMBER behind an earlier failed batch); the policy then only bounds
     // attempts and time.
     const judged = this.#idempotence && !error.retriable ? new RaftkaError(error.code, error.message, { cause: error, retriable: true }) : error;
-    const retry = this.#retryPolicy.decide({ error: judged, attempts: batch.attempts, createdMs: batch.createdMs, nowMs: this.#runtime.clock() });
+    const retry = this.#retryPolicy.decide({ error: judged, attempts: batch.attempts, backoffAttempt: batch.attemptsOnLeader, createdMs: batch.createdMs, nowMs: this.#runtime.clock() });
     if (retry.kind === 'fail') {
       this.#failBatch(batch, retry.error);
       return;

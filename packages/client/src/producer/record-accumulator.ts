@@ -76,6 +76,8 @@ export class ProducerBatch {
   closed = false;
   /** Send attempts that failed and were retried. */
   attempts = 0;
+  /** Of `attempts`, those made against `lastLeaderId` (the backoff's exponent; reset when the leader changes). */
+  attemptsOnLeader = 0;
   /** Set while the batch backs off before a retry. */
   retryAtMs: number | undefined = undefined;
   /** The broker the batch was last drained for (-1 before its first send). */
@@ -389,6 +391,7 @@ export class RecordAccumulator {
         if (queue.length === 0) this.#queues.delete(key);
         head.closed = true;
         head.retryAtMs = undefined;
+        if (head.lastLeaderId !== node) head.attemptsOnLeader = 0;
         head.lastLeaderId = node;
         taken.push(head);
         requestBytes += head.sizeBytes;
@@ -406,6 +409,7 @@ export class RecordAccumulator {
   reenqueue(batch: ProducerBatch, retryAtMs: number): void {
     invariant(batch.closed, 'only drained batches are re-enqueued');
     batch.attempts += 1;
+    batch.attemptsOnLeader += 1;
     batch.retryAtMs = retryAtMs;
     const key = queueKey(batch.topic, batch.partition);
     const queue = this.#queues.get(key);

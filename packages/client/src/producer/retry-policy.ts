@@ -55,14 +55,17 @@ export class RetryPolicy {
    * Whether to retry after `error`.
    * @param attempts retries already made for this batch (0 after the first send failed).
    * @param createdMs when the batch was created (its first record appended).
+   * @param backoffAttempt the exponent of the backoff (default `attempts`): a batch counts only the
+   *   retries made against its current leader, so that failures against a dead leader do not
+   *   lengthen the wait for the new one (KIP-951: the backoff protects a struggling broker).
    */
-  decide(args: { error: RaftkaError; attempts: number; createdMs: number; nowMs: number }): RetryDecision {
+  decide(args: { error: RaftkaError; attempts: number; createdMs: number; nowMs: number; backoffAttempt?: number }): RetryDecision {
     const { error, attempts, createdMs, nowMs } = args;
     if (!error.retriable) return { kind: 'fail', error, reason: 'not-retriable' };
     if (attempts >= this.#options.retries) {
       return { kind: 'fail', error, reason: 'retries-exhausted' };
     }
-    const delayMs = this.backoffMs(attempts);
+    const delayMs = this.backoffMs(args.backoffAttempt ?? attempts);
     const elapsedMs = nowMs - createdMs;
     if (elapsedMs + delayMs >= this.#options.deliveryTimeoutMs) {
       return {

@@ -161,6 +161,11 @@ describe('RecordAccumulator', () => {
     const [retried] = accumulator.drain({ leaderFor: moved, nodes: [7], nowMs: time.nowMs }).get(7)!;
     expect(retried).toBe(batch);
     expect(retried!.lastLeaderId).toBe(7);
+    // Retries against the old leader do not lengthen the backoff against the new one.
+    expect(retried!.attempts).toBe(1);
+    expect(retried!.attemptsOnLeader).toBe(0);
+    accumulator.reenqueue(retried!, time.nowMs + 100);
+    expect(retried!.attemptsOnLeader).toBe(1);
   });
 
   it('applies backpressure: appends wait for memory freed by completed batches', async () => {

@@ -17,6 +17,14 @@ describe('RetryPolicy', () => {
     expect(new RetryPolicy({ ...base, random: () => 0.999999 }).backoffMs(4)).toBe(1000);
   });
 
+  it('takes the backoff exponent from the retries against the current leader, and the limit from all retries', () => {
+    const policy = new RetryPolicy({ ...base, retries: 5, random: () => 0.5 });
+    const error = new RaftkaError('NOT_LEADER_OR_FOLLOWER', 'the new leader has not applied its election yet');
+    // Three failures against a dead leader, then the first against the new one: 100 ms, not 800.
+    expect(policy.decide({ error, attempts: 3, backoffAttempt: 0, createdMs: 0, nowMs: 10 })).toEqual({ kind: 'retry', delayMs: 100 });
+    expect(policy.decide({ error, attempts: 5, backoffAttempt: 0, createdMs: 0, nowMs: 10 })).toMatchObject({ kind: 'fail', reason: 'retries-exhausted' });
+  });
+
   it('retries only retriable errors', () => {
     const policy = new RetryPolicy({ ...base, random: () => 0.5 });
     expect(policy.decide({ error: new RaftkaError('NOT_LEADER_OR_FOLLOWER', 'x'), attempts: 0, createdMs: 0, nowMs: 10 })).toEqual({ kind: 'retry', delayMs: 100 });

@@ -159,6 +159,10 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     workload.start();
     group.start();
     await pollUntil('writes on every partition', () => workload.acksPerPartition.every((acks) => acks >= acksWanted), HEAL_TIMEOUT_MS);
+    // The fault hits a steady state: the group has joined and reads every partition. (Its first
+    // FindCoordinator creates __consumer_offsets, 50 partitions every broker sets up; a fault in
+    // the middle of that measures the creation, not the failover.)
+    await pollUntil('the consumer group to read every partition', () => group.positions.size === partitions, HEAL_TIMEOUT_MS);
 
     const [description] = await admin.describeTopics([topic]);
     const leaders: number[] = [];

@@ -37,7 +37,7 @@ async function startCombined(): Promise<{ bootstrapServers: string[] }> {
   );
   node = new ServerProcess(1, controllerPort, root, configFile);
   const current = node;
-  onTestFailed(() => process.stderr.write(current.lines.join('\n') + '\n'));
+  onTestFailed(() => void process.stderr.write(current.lines.join('\n') + '\n'));
   node.start();
   return { bootstrapServers: [`127.0.0.1:${brokerPort}`] };
 }

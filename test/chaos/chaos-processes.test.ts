@@ -10,11 +10,12 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { BROKER_SESSION_TIMEOUT_MS_DEFAULT } from '@raftka/quorum';
 import { ProcessChaosCluster } from '../../packages/cli/src/cluster/chaos/process-chaos-cluster.js';
 import { runScenario, seededRandom, type ScenarioResult } from '../../packages/cli/src/cluster/chaos/chaos-scenario.js';
 import { summaryTable } from '../../packages/cli/src/cluster/chaos/chaos-report.js';
+import { expectCleanScenario } from '../support/chaos-assertions.js';
 import type { FaultKind } from '../../packages/cli/src/cluster/chaos/history.js';
 
 /** Printed with every result so that a failing choice of victims can be repeated. */
@@ -60,16 +61,7 @@ async function scenario(fault: FaultKind): Promise<void> {
   }
   results.push(result);
   if (!result.check.ok) failures++;
-  // A replica that has not rejoined the ISR is a liveness problem to see, not a safety violation.
-  if (result.isrNotHealed !== undefined) console.warn(`chaos ${fault}: ${result.isrNotHealed}`);
-  const { check } = result;
-  const report = { seed: SEED, victims: result.victims, history: result.historyFile, lost: check.lost, duplicates: check.duplicates, inconsistent: check.inconsistent, order: check.orderViolations, aboveHighWatermark: check.aboveHighWatermark, groupMissed: check.groupMissed };
-  expect(check.ok, `the history of ${fault} has violations: ${JSON.stringify(report)}`).toBe(true);
-  expect(check.counts.acknowledged).toBeGreaterThan(0);
-  // The consumer group read through the fault (and was handed every acknowledged record: groupMissed above).
-  expect(check.counts.consumed).toBeGreaterThanOrEqual(check.counts.acknowledged);
-  // Every partition took acknowledged writes again after the fault (an availability check, not a timing one).
-  expect(result.failover.every((sample) => sample.failoverMs !== undefined), `a partition never recovered: ${JSON.stringify(result.failover)} (${result.historyFile})`).toBe(true);
+  expectCleanScenario(result, SEED, 'chaos');
 }
 
 describe('chaos on a process cluster (acks=all, RF 3, min.insync.replicas=2)', () => {

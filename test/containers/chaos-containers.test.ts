@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import { BROKER_SESSION_TIMEOUT_MS_DEFAULT } from '@raftka/quorum';
 import { runScenario, seededRandom, type ScenarioResult } from '../../packages/cli/src/cluster/chaos/chaos-scenario.js';
 import { summaryTable } from '../../packages/cli/src/cluster/chaos/chaos-report.js';
+import { expectCleanScenario } from '../support/chaos-assertions.js';
 import type { FaultKind } from '../../packages/cli/src/cluster/chaos/history.js';
 import { waitFor } from '../support/process-cluster.js';
 import { buildTestImage, ContainerChaosCluster } from './container-cluster.js';
@@ -92,16 +93,7 @@ async function scenario(fault: FaultKind): Promise<void> {
     timings.push(`${fault} ${Date.now() - startedMs} ms`);
   }
   results.push(result);
-  // A replica that has not rejoined the ISR is a liveness problem to see, not a safety violation.
-  if (result.isrNotHealed !== undefined) console.warn(`chaos in containers ${fault}: ${result.isrNotHealed}`);
-  const { check } = result;
-  const report = { seed: SEED, victims: result.victims, history: result.historyFile, lost: check.lost, duplicates: check.duplicates, inconsistent: check.inconsistent, order: check.orderViolations, aboveHighWatermark: check.aboveHighWatermark, groupMissed: check.groupMissed };
-  expect(check.ok, `the history of ${fault} has violations: ${JSON.stringify(report)}`).toBe(true);
-  expect(check.counts.acknowledged).toBeGreaterThan(0);
-  // The consumer group read through the fault (and was handed every acknowledged record: groupMissed above).
-  expect(check.counts.consumed).toBeGreaterThanOrEqual(check.counts.acknowledged);
-  // Every partition took acknowledged writes again after the fault (an availability check, not a timing one).
-  expect(result.failover.every((sample) => sample.failoverMs !== undefined), `a partition never recovered: ${JSON.stringify(result.failover)} (${result.historyFile})`).toBe(true);
+  expectCleanScenario(result, SEED, 'chaos in containers');
 }
 
 describe('chaos on a container cluster (acks=all, RF 3, min.insync.replicas=2)', () => {

@@ -64,7 +64,7 @@ describe('the admin HTTP listener', () => {
       ].join('\n'),
     );
     const node = new ServerProcess(1, controllerPort, root, configFile);
-    onTestFailed(() => process.stderr.write(node.lines.join('\n') + '\n'));
+    onTestFailed(() => void process.stderr.write(node.lines.join('\n') + '\n'));
     closers.push(() => node.stop('SIGKILL'));
     node.start();
 

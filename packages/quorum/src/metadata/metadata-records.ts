@@ -359,7 +359,7 @@ export function encodeMetadataRecordReflective(record: MetadataRecord): Uint8Arr
 
 /** Decodes one MetadataRecord message; malformed bytes are STORAGE_CORRUPTED. */
 export function decodeMetadataRecord(bytes: Uint8Array): MetadataRecord {
-  const fast = decodePartitionRecordFast(bytes);
+  const fast = decodePartitionRecordFast(bytes) ?? decodeNoOpRecordFast(bytes);
   if (fast !== undefined) return fast;
   return decodeMetadataRecordReflective(bytes);
 }
@@ -464,6 +464,36 @@ function readInt32List(reader: protobuf.Reader): number[] {
     else reader.skipType(tag & 7);
   }
   return values;
+}
+
+const MESSAGE_FIELD_NO_OP = 12;
+
+/**
+ * NoOpRecords come by the thousand too: they are what `raftka quorum append` and the quorum
+ * benchmark write, and every voter and observer applies each one. The payload is returned as a
+ * view of `bytes`, as the reflective decoder's is.
+ */
+function decodeNoOpRecordFast(bytes: Uint8Array): NoOpRecord | undefined {
+  if (bytes.length === 0) return undefined;
+  try {
+    const reader = protobuf.Reader.create(bytes);
+    const outerTag = reader.uint32();
+    if (outerTag !== tag(MESSAGE_FIELD_NO_OP, WIRE_LENGTH_DELIMITED)) return undefined;
+    const end = reader.uint32() + reader.pos;
+    if (end !== bytes.length) return undefined;
+    let payload: Uint8Array = bytes.subarray(end, end);
+    while (reader.pos < end) {
+      if (reader.uint32() !== tag(1, WIRE_LENGTH_DELIMITED)) return undefined;
+      const length = reader.uint32();
+      const start = reader.pos;
+      if (start + length > end) return undefined;
+      payload = bytes.subarray(start, start + length);
+      reader.pos = start + length;
+    }
+    return reader.pos === end ? { type: 'noOp', payload } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function decodePartitionRecordFast(bytes: Uint8Array): PartitionRecord | PartitionChangeRecord | undefined {

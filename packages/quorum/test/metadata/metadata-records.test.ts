@@ -51,6 +51,20 @@ describe('metadata record codec', () => {
     expect(() => decodeMetadataRecord(bytes.subarray(0, bytes.length - 3))).toThrow(/damaged|malformed/);
   });
 
+  it('decodes NoOp records on the fast path exactly as reflection does, payload bytes included', () => {
+    for (const payload of [new Uint8Array(0), new Uint8Array([7]), new Uint8Array(300).map((_, index) => index % 251)]) {
+      const bytes = encodeMetadataRecord({ type: 'noOp', payload });
+      const fast = decodeMetadataRecord(bytes);
+      expect(fast.type).toBe('noOp');
+      expect(Buffer.from((fast as { payload: Uint8Array }).payload).equals(Buffer.from(payload))).toBe(true);
+      const reflective = decodeMetadataRecordReflective(bytes);
+      expect(Buffer.from((reflective as { payload: Uint8Array }).payload).equals(Buffer.from(payload))).toBe(true);
+    }
+    // A NoOp whose payload runs past the end is not half-decoded: it is reported as corrupted.
+    const bytes = encodeMetadataRecord({ type: 'noOp', payload: new Uint8Array(40) });
+    expect(() => decodeMetadataRecord(bytes.subarray(0, bytes.length - 3))).toThrow(/damaged|malformed/);
+  });
+
   it('reports garbage as a corrupted log', () => {
     expect(() => decodeMetadataRecord(new Uint8Array([0xff, 0xff, 0xff]))).toThrow(/damaged/);
     expect(() => decodeMetadataRecord(new Uint8Array([]))).toThrow(/malformed/);

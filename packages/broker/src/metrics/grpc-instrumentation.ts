@@ -106,6 +106,7 @@ const ERROR_FINDERS: ReadonlyMap<string, ErrorFinder> = new Map([
   ['/raftka.client.v1.RaftkaClient/Produce', produceErrors],
   ['/raftka.client.v1.RaftkaClient/ProduceStream', produceErrors],
   ['/raftka.client.v1.RaftkaClient/Fetch', fetchErrors],
+  ['/raftka.client.v1.RaftkaClient/FetchStream', fetchErrors],
 ]);
 
 function observeProduce(metrics: NodeMetrics, request: unknown, response: unknown): void {
@@ -140,14 +141,15 @@ const PAYLOAD_OBSERVERS: ReadonlyMap<string, PayloadObserver> = new Map([
   ['/raftka.client.v1.RaftkaClient/Produce', observeProduce],
   ['/raftka.client.v1.RaftkaClient/ProduceStream', observeProduce],
   ['/raftka.client.v1.RaftkaClient/Fetch', observeFetch],
+  ['/raftka.client.v1.RaftkaClient/FetchStream', observeFetch],
 ]);
 
 /**
  * Bidi streams whose contract answers every request with exactly one response, in request order
- * (proto/client.proto ProduceStream): measured per request, from its arrival to its answer, so
- * they count like the unary call they replace. Other streams are measured as a whole.
+ * (proto/client.proto ProduceStream, FetchStream): measured per request, from its arrival to its
+ * answer, so they count like the unary call they replace. Other streams are measured as a whole.
  */
-const PAIRED_STREAMS: ReadonlySet<string> = new Set(['/raftka.client.v1.RaftkaClient/ProduceStream']);
+const PAIRED_STREAMS: ReadonlySet<string> = new Set(['/raftka.client.v1.RaftkaClient/ProduceStream', '/raftka.client.v1.RaftkaClient/FetchStream']);
 
 // ---- the wrapper ----
 

@@ -114,19 +114,20 @@ function unary<Request>(logger: LogLogger, method: string, run: (request: Reques
 }
 
 /**
- * Requests of one ProduceStream that may wait for their answer before the broker stops reading
+ * Requests of one paired stream that may wait for their answer before the broker stops reading
  * the stream: a client that sends without reading answers is held back by HTTP/2 flow control
  * instead of growing the broker's queue. Well above a producer's in-flight limit (5 per broker).
  */
-const PRODUCE_STREAM_PENDING_MAX = 64;
+const PAIRED_STREAM_PENDING_MAX = 64;
 
 /**
- * ProduceStream: every request is handed to `run` as soon as it arrives, so requests start in
- * arrival order (the replica manager then appends to each partition in that order), and the
- * answers are written in the same order, each after all earlier ones. A failure that is not an
- * answer (a bug) ends the stream with INTERNAL; requests after it are not answered.
+ * A paired stream (ProduceStream, FetchStream): every request is handed to `run` as soon as it
+ * arrives, so requests start in arrival order (the replica manager then appends to each
+ * partition in that order), and the answers are written in the same order, each after all
+ * earlier ones. A failure that is not an answer (a bug) ends the stream with INTERNAL; requests
+ * after it are not answered.
  */
-function produceStream(logger: LogLogger, run: (request: ProtoProduceRequest) => Promise<unknown>): grpc.handleBidiStreamingCall<unknown, unknown> {
+function pairedStream<Request>(logger: LogLogger, method: string, run: (request: Request) => Promise<unknown>): grpc.handleBidiStreamingCall<unknown, unknown> {
   return (call) => {
     // Invariant: answers leave in request order; `pending` counts requests not yet answered.
     let previous: Promise<void> = Promise.resolve();
@@ -140,9 +141,9 @@ function produceStream(logger: LogLogger, run: (request: ProtoProduceRequest) =>
         call.end();
       }
     };
-    call.on('data', (request: ProtoProduceRequest) => {
+    call.on('data', (request: Request) => {
       pending += 1;
-      if (pending >= PRODUCE_STREAM_PENDING_MAX && !paused) {
+      if (pending >= PAIRED_STREAM_PENDING_MAX && !paused) {
         paused = true;
         call.pause();
       }
@@ -159,7 +160,7 @@ function produceStream(logger: LogLogger, run: (request: ProtoProduceRequest) =>
             pending -= 1;
             if (finished) return;
             call.write(response);
-            if (paused && pending < PRODUCE_STREAM_PENDING_MAX / 2) {
+            if (paused && pending < PAIRED_STREAM_PENDING_MAX / 2) {
               paused = false;
               call.resume();
             }
@@ -169,7 +170,7 @@ function produceStream(logger: LogLogger, run: (request: ProtoProduceRequest) =>
             pending -= 1;
             if (finished) return;
             finished = true;
-            logger.error({ err: error, method: 'ProduceStream' }, 'client request failed unexpectedly');
+            logger.error({ err: error, method }, 'client request failed unexpectedly');
             call.emit('error', { code: grpc.status.INTERNAL, details: error instanceof Error ? error.message : String(error) });
           },
         );
@@ -316,8 +317,11 @@ export function clientServiceImplementation(options: ClientServiceOptions): grpc
       clusterAuthorizedOperations: AUTHORIZED_OPERATIONS_OMITTED,
     })),
     Produce: unary<ProtoProduceRequest>(logger, 'Produce', (request) => produce(request)),
-    ProduceStream: produceStream(logger, (request) => produce(request)),
+    ProduceStream: pairedStream<ProtoProduceRequest>(logger, 'ProduceStream', (request) => produce(request)),
     Fetch: unary<ProtoFetchRequest>(logger, 'Fetch', async (request) => fetchResponseToProto(await replicaManager.fetch(fetchRequestFromProto(request)))),
+    FetchStream: pairedStream<ProtoFetchRequest>(logger, 'FetchStream', async (request) =>
+      fetchResponseToProto(await replicaManager.fetch(fetchRequestFromProto(request))),
+    ),
     ListOffsets: unary<ProtoListOffsetsRequest>(logger, 'ListOffsets', async (request) =>
       listOffsetsResponseToProto(await replicaManager.listOffsets(listOffsetsRequestFromProto(request))),
     ),

@@ -12,7 +12,8 @@
 //      node is restarted and caught up between trials.
 //
 // Run: npm run bench:quorum   (options: --seconds N --trials N --in-flight N --batch-records N
-//      --record-bytes N --rate RECORDS_PER_S --phases max,fixed,failover --cpu-prof-dir DIR)
+//      --record-bytes N --rate RECORDS_PER_S --phases max,fixed,failover --cpu-prof-dir DIR
+//      --override key=value, repeatable: a server config line for every node)
 
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -44,6 +45,8 @@ interface BenchOptions {
   phases: ReadonlySet<Phase>;
   /** Where the servers write V8 CPU profiles (--cpu-prof-dir), if profiling. */
   cpuProfileDir: string | undefined;
+  /** Server config lines for every node (--override key=value, repeatable). */
+  overrides: string[];
 }
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -56,10 +59,17 @@ function parseOptions(argv: string[]): BenchOptions {
     offeredRecordsPerS: DEFAULT_OFFERED_RECORDS_PER_S,
     phases: new Set(PHASES),
     cpuProfileDir: undefined,
+    overrides: [],
   };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === '--cpu-prof-dir') {
       options.cpuProfileDir = path.resolve(argv[i + 1] ?? '.');
+      continue;
+    }
+    if (argv[i] === '--override') {
+      const line = argv[i + 1] ?? '';
+      if (!/^[a-z0-9._-]+=/.test(line)) throw new Error(`--override needs key=value, got ${line}`);
+      options.overrides.push(line);
       continue;
     }
     if (argv[i] === '--phases') {
@@ -134,7 +144,10 @@ function ms(microseconds: number): string {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'raftka-quorum-bench-'));
-  const nodes = await createControllers(root, 3, options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {});
+  const nodes = await createControllers(root, 3, {
+    extra: options.overrides,
+    ...(options.cpuProfileDir ? { cpuProfileDir: options.cpuProfileDir } : {}),
+  });
   const admins = new Map(nodes.map((node) => [node.nodeId, new QuorumAdmin(node.address, 5_000)]));
   const admin = (nodeId: number): QuorumAdmin => admins.get(nodeId)!;
   let closeClients = (): void => undefined;

@@ -195,14 +195,25 @@ export const quorumConfigSchema: ConfigSchema = [
     doc: 'Bytes of log entries the leader puts in one fetch response (at least one entry is always sent).',
   },
   {
-    key: 'metadata.log.snapshot.interval.records',
+    key: 'metadata.log.max.record.bytes.between.snapshots',
     type: 'int',
-    default: 10_000,
+    default: 20 * 1024 * 1024,
     min: 1,
     group: 'quorum',
     doc:
-      'Take a snapshot of the metadata state after this many committed records since the last one, so that ' +
-      'restarts and new observers load the snapshot instead of replaying the whole log.',
+      "Take a snapshot of the metadata state once this many bytes of records have been committed since the last one (Kafka's " +
+      'default, 20 MiB), so that restarts and new observers load the snapshot instead of replaying the whole log. A snapshot ' +
+      'writes the whole image, so taking one every few thousand records would spend more than it saves.',
+  },
+  {
+    key: 'metadata.log.snapshot.interval.records',
+    type: 'int',
+    default: 0,
+    min: 0,
+    group: 'quorum',
+    doc:
+      'Also take a snapshot after this many committed records since the last one, whatever their size. 0 (the default) ' +
+      'turns this off: only `metadata.log.max.record.bytes.between.snapshots` applies.',
   },
   {
     key: 'log.level',
@@ -222,6 +233,9 @@ export interface QuorumConfig extends RaftTimingOptions {
   listeners: ListenerAddress[];
   logDirs: string[];
   requestTimeoutMs: number;
+  /** metadata.log.max.record.bytes.between.snapshots. */
+  snapshotIntervalBytes: number;
+  /** metadata.log.snapshot.interval.records; 0: only the byte threshold applies. */
   snapshotIntervalRecords: number;
   logLevel: string;
 }
@@ -244,6 +258,7 @@ export function quorumConfigFrom(values: ReadonlyMap<string, ConfigValue>): Quor
     requestTimeoutMs: get<number>('controller.quorum.request.timeout.ms'),
     fetchMaxWaitMs: get<number>('controller.quorum.fetch.max.wait.ms'),
     fetchMaxBytes: get<number>('controller.quorum.fetch.max.bytes'),
+    snapshotIntervalBytes: get<number>('metadata.log.max.record.bytes.between.snapshots'),
     snapshotIntervalRecords: get<number>('metadata.log.snapshot.interval.records'),
     logLevel: get<string>('log.level'),
   };

@@ -174,6 +174,7 @@ export class QuorumNode implements QuorumRpcHandler {
   private appliedOffset = -1;
   private appliedEpoch = 0;
   private recordsSinceSnapshot = 0;
+  private recordBytesSinceSnapshot = 0;
   /** The save of the last snapshot taken, while in progress; snapshots are saved one at a time. */
   private snapshotSave: Promise<SnapshotId | undefined> | undefined;
   /** The snapshot found at start when no provider was given yet; loaded by `setSnapshotProvider`. */
@@ -716,6 +717,7 @@ export class QuorumNode implements QuorumRpcHandler {
     this.appliedOffset = snapshotId.endOffset - 1;
     this.appliedEpoch = snapshotId.epoch;
     this.recordsSinceSnapshot = 0;
+    this.recordBytesSinceSnapshot = 0;
     this.logger.info({ snapshotId }, 'installed a snapshot from the leader');
   }
 
@@ -727,6 +729,7 @@ export class QuorumNode implements QuorumRpcHandler {
         const batch: CommittedBatch = { offset: entry.offset, epoch: entry.epoch, records: entry.payload.records };
         for (const listener of this.committedListeners) await listener(batch);
         this.recordsSinceSnapshot += entry.payload.records.length;
+        for (const record of entry.payload.records) this.recordBytesSinceSnapshot += record.byteLength;
       }
       this.appliedOffset = entry.offset;
       this.appliedEpoch = entry.epoch;
@@ -737,7 +740,9 @@ export class QuorumNode implements QuorumRpcHandler {
         else pending.reject(this.notLeader(this.core.leaderId, this.core.epoch));
       }
     }
-    const snapshotDue = this.recordsSinceSnapshot >= this.config.snapshotIntervalRecords;
+    const snapshotDue =
+      this.recordBytesSinceSnapshot >= this.config.snapshotIntervalBytes ||
+      (this.config.snapshotIntervalRecords > 0 && this.recordsSinceSnapshot >= this.config.snapshotIntervalRecords);
     // While a save is in progress the count goes on, and the next batch after it takes the snapshot.
     if (this.snapshotProvider && snapshotDue && this.snapshotSave === undefined) {
       const { saved } = await this.takeSnapshot();
@@ -761,6 +766,7 @@ export class QuorumNode implements QuorumRpcHandler {
     invariant(this.snapshotSave === undefined, 'a snapshot is taken while another is being saved');
     const bytes = await this.snapshotProvider.take();
     this.recordsSinceSnapshot = 0;
+    this.recordBytesSinceSnapshot = 0;
     const saved = this.saveSnapshot(snapshotId, bytes);
     this.snapshotSave = saved;
     const done = (): void => {

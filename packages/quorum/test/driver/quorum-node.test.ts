@@ -58,7 +58,12 @@ afterEach(async () => {
   if (root) await fs.rm(root, { recursive: true, force: true });
 });
 
-async function makeConfigs(voterCount: number, extraNodeIds: number[], snapshotIntervalRecords = 10_000): Promise<Map<number, QuorumConfig>> {
+async function makeConfigs(
+  voterCount: number,
+  extraNodeIds: number[],
+  snapshotIntervalRecords = 10_000,
+  snapshotIntervalBytes = 20 * 1024 * 1024,
+): Promise<Map<number, QuorumConfig>> {
   root = await fs.mkdtemp(path.join(os.tmpdir(), 'raftka-node-'));
   const voters = [];
   for (let nodeId = 1; nodeId <= voterCount; nodeId++) voters.push({ nodeId, host: '127.0.0.1', port: await freePort() });
@@ -78,6 +83,7 @@ async function makeConfigs(voterCount: number, extraNodeIds: number[], snapshotI
       fetchMaxWaitMs: 100,
       fetchMaxBytes: 1 << 20,
       snapshotIntervalRecords,
+      snapshotIntervalBytes,
       logLevel: 'silent',
     });
   }
@@ -164,6 +170,19 @@ describe('QuorumNode', () => {
     await leader.append([Buffer.from('after')]);
     await waitFor('the replica to follow on', () => fresh.records.at(-1) === 'after');
     expect(restarted.leaderId).toBe(leader.nodeId);
+  });
+
+  it('snapshots once enough record bytes have committed, whatever their count', async () => {
+    // Kafka's trigger (metadata.log.max.record.bytes.between.snapshots): no record count is set.
+    const configs = await makeConfigs(3, [], 0, 1_000);
+    const nodes = await Promise.all([1, 2, 3].map((nodeId) => start(configs.get(nodeId)!, new ListStateMachine())));
+    const leader = await waitFor('a leader', () => leaderOf(nodes));
+    // 900 bytes: below the threshold, so no snapshot and the log keeps its start.
+    await leader.append([Buffer.alloc(900, 1)]);
+    expect((await leader.describeQuorum()).logStartOffset).toBe(0);
+    // Two small records take it past 1,000 bytes: a snapshot, then the log below it is dropped.
+    await leader.append([Buffer.alloc(60, 2), Buffer.alloc(60, 3)]);
+    await waitFor('the leader to compact its log', async () => (await leader.describeQuorum()).logStartOffset > 0 || undefined);
   });
 
   it('runs an observer that follows the log without voting', async () => {

@@ -1117,7 +1117,9 @@ export class PartitionLog {
         break;
       }
     }
-    if (loaded.length === 0) {
+    // A new partition's directory has no segment yet: nothing was shut down, cleanly or not.
+    const fresh = loaded.length === 0;
+    if (fresh) {
       loaded.push(await LogSegment.create(this.dir, checkpointedLogStart ?? 0, this.filePool, this.segmentSettings(), nowMs));
     }
     this.segments = loaded;
@@ -1154,7 +1156,7 @@ export class PartitionLog {
         'recovery dropped a torn or corrupt tail: offsets from droppedFromOffset on are gone from this replica',
       );
     }
-    if (!report.cleanShutdown) {
+    if (!report.cleanShutdown && !fresh) {
       this.logger.info(
         { dir: this.dir, segmentsRecovered: report.segmentsRecovered, logEndOffset: this.nextOffset },
         'recovered the log after an unclean shutdown',

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualTime, PartitionLog, makeLogConfig, type LogConfig, type LogFaultHooks } from '../../src/index.js';
+import { ManualTime, PartitionLog, makeLogConfig, type LogConfig, type LogFaultHooks, type LogLogger } from '../../src/index.js';
 import { T0, decodeBatches, makeBatch, makeTempDir, recordsOf, removeDir } from './batch-fixture.js';
 
 const dirs: string[] = [];
@@ -55,6 +55,30 @@ function segmentPath(dir: string, base: number, suffix = '.log'): string {
 }
 
 describe('recovery after a crash', () => {
+  it('says it recovered after an unclean shutdown only when there was a log to recover', async () => {
+    const dir = await newDir();
+    const messages: string[] = [];
+    const note = (_fields: unknown, message?: string): void => {
+      if (message !== undefined) messages.push(message);
+    };
+    const logger = { debug: note, info: note, warn: note, error: note } as unknown as LogLogger;
+    const openLogged = async (): Promise<PartitionLog> => {
+      const time = new ManualTime(T0);
+      const log = await PartitionLog.open({ dir, config: makeLogConfig({}), clock: time, timers: time, logger });
+      logs.push(log);
+      return log;
+    };
+    // A brand-new partition: nothing was shut down, so nothing was recovered.
+    const log = await openLogged();
+    expect(messages.filter((message) => message.includes('unclean shutdown'))).toEqual([]);
+    await fill(log, 2);
+    // Crash: no close, no clean-shutdown marker.
+    await log.abandon();
+    logs.splice(logs.indexOf(log), 1);
+    await openLogged();
+    expect(messages.filter((message) => message.includes('unclean shutdown'))).toHaveLength(1);
+  });
+
   it('drops a truncated last batch and keeps every complete batch before it', async () => {
     const dir = await newDir();
     const log = await open(dir);

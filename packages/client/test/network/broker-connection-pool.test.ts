@@ -10,7 +10,7 @@ describe('client.proto loading', () => {
   it('finds proto/ by walking up and loads the three services', () => {
     const services = loadClientServices();
     const methods = (name: keyof typeof services) => Object.keys(services[name].service).sort();
-    expect(methods('RaftkaClient')).toEqual(['DescribeCluster', 'Fetch', 'InitProducerId', 'ListOffsets', 'Metadata', 'OffsetForLeaderEpoch', 'Produce', 'ProduceStream']);
+    expect(methods('RaftkaClient')).toEqual(['DescribeCluster', 'Fetch', 'FetchStream', 'InitProducerId', 'ListOffsets', 'Metadata', 'OffsetForLeaderEpoch', 'Produce', 'ProduceStream']);
     expect(methods('RaftkaAdmin')).toEqual(['CreatePartitions', 'CreateTopics', 'DeleteTopics', 'DescribeConfigs', 'IncrementalAlterConfigs']);
     expect(methods('RaftkaGroups')).toHaveLength(11);
   });

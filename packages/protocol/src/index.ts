@@ -7,6 +7,7 @@ export type { Record, DecodedRecord, RecordHeader, RecordInput, RecordHeaderInpu
 export { RECORD_BYTES_MIN } from './record-batch/record.js';
 export * from './record-batch/codec.js';
 export * from './record-batch/batches.js';
+export * from './record-batch/builder.js';
 export { codecName, DECOMPRESSED_BYTES_MAX_DEFAULT, type SyncCompressionName } from './compression/index.js';
 export { murmur2, toPositive, partitionForKey } from './murmur2.js';
 export { ByteCursor, varintSize, varlongSize, writeVarint, writeVarlong, VARINT_BYTES_MAX, VARLONG_BYTES_MAX } from './varint.js';

@@ -28,6 +28,7 @@
 
 import { assertNever, invariant, RaftkaError, type ErrorCodeName } from '@raftka/protocol';
 import { IDEMPOTENT_IN_FLIGHT_MAX } from '../options.js';
+import { TopicPartitionMap } from './topic-partition-map.js';
 
 /** Sequences are int32 and wrap to 0 after 2^31 - 1, as in Kafka's DefaultRecordBatch. */
 export const SEQUENCE_MAX = 2 ** 31 - 1;
@@ -64,7 +65,7 @@ export class IdempotenceState {
   #producerId = -1;
   #producerEpoch = -1;
   #epochBumpNeeded = false;
-  readonly #partitions = new Map<string, PartitionState>();
+  readonly #partitions = new TopicPartitionMap<PartitionState>();
 
   constructor(maxInFlight: number = IDEMPOTENT_IN_FLIGHT_MAX) {
     invariant(maxInFlight >= 1 && maxInFlight <= IDEMPOTENT_IN_FLIGHT_MAX, `idempotent in-flight limit must be 1..${IDEMPOTENT_IN_FLIGHT_MAX}`);
@@ -111,7 +112,7 @@ export class IdempotenceState {
    */
   canSend(topic: string, partition: number, batch?: { producerId: number; producerEpoch: number; baseSequence: number }): boolean {
     if (!this.hasValidProducerId) return false;
-    const state = this.#partitions.get(partitionKey(topic, partition));
+    const state = this.#partitions.get(topic, partition);
     if (
       batch &&
       batch.baseSequence >= 0 &&
@@ -166,7 +167,7 @@ export class IdempotenceState {
       case 'DUPLICATE_SEQUENCE_NUMBER':
         return { kind: 'success-duplicate' };
       case 'OUT_OF_ORDER_SEQUENCE_NUMBER': {
-        const state = this.#partitions.get(partitionKey(batch.topic, batch.partition));
+        const state = this.#partitions.get(batch.topic, batch.partition);
         const first = state?.inFlight[0];
         if (first && first.baseSequence !== batch.baseSequence) return { kind: 'retry' };
         this.#epochBumpNeeded = true;
@@ -203,25 +204,24 @@ export class IdempotenceState {
 
   /** Batches of the partition in flight, in sequence order (for inspection and tests). */
   inFlight(topic: string, partition: number): readonly SequencedBatch[] {
-    return this.#partitions.get(partitionKey(topic, partition))?.inFlight ?? [];
+    return this.#partitions.get(topic, partition)?.inFlight ?? [];
   }
 
   nextSequence(topic: string, partition: number): number {
-    return this.#partitions.get(partitionKey(topic, partition))?.nextSequence ?? 0;
+    return this.#partitions.get(topic, partition)?.nextSequence ?? 0;
   }
 
   #stateOf(topic: string, partition: number): PartitionState {
-    const key = partitionKey(topic, partition);
-    let state = this.#partitions.get(key);
+    let state = this.#partitions.get(topic, partition);
     if (!state) {
       state = { nextSequence: 0, inFlight: [] };
-      this.#partitions.set(key, state);
+      this.#partitions.set(topic, partition, state);
     }
     return state;
   }
 
   #removeInFlight(batch: SequencedBatch): void {
-    const state = this.#partitions.get(partitionKey(batch.topic, batch.partition));
+    const state = this.#partitions.get(batch.topic, batch.partition);
     if (!state || batch.producerEpoch !== this.#producerEpoch || batch.producerId !== this.#producerId) return;
     state.inFlight = state.inFlight.filter((other) => other.baseSequence !== batch.baseSequence);
   }
@@ -234,10 +234,6 @@ export class IdempotenceState {
 function sequenceCompare(a: number, b: number, next: number): number {
   const rank = (sequence: number) => (sequence >= next ? sequence - SEQUENCE_MAX - 1 : sequence);
   return rank(a) - rank(b);
-}
-
-function partitionKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
 }
 
 // Keep the decision union exhaustive for callers that switch over it.

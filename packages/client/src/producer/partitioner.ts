@@ -53,13 +53,24 @@ export class StickyPartitioner {
       }
       return input.partition;
     }
-    if (input.key !== undefined && input.key !== null) {
-      const key = typeof input.key === 'string' ? Buffer.from(input.key, 'utf8') : input.key;
-      return partitionForKey(key, info.numPartitions);
-    }
-    const sticky = this.#stickyByTopic.get(input.topic);
-    if (sticky !== undefined && sticky < info.numPartitions) return sticky;
+    if (input.key !== undefined && input.key !== null) return this.keyedPartition(input.key, info.numPartitions);
+    const sticky = this.stickyPartition(input.topic, info.numPartitions);
+    if (sticky >= 0) return sticky;
     return this.#pickNew(input.topic, info, undefined);
+  }
+
+  /** murmur2 placement of a keyed record over all `numPartitions` (> 0) partitions. */
+  keyedPartition(key: Buffer | Uint8Array | string, numPartitions: number): number {
+    return partitionForKey(typeof key === 'string' ? Buffer.from(key, 'utf8') : key, numPartitions);
+  }
+
+  /**
+   * The topic's sticky partition when one is chosen and below `numPartitions`, otherwise -1 (the
+   * caller then asks `partition`, which picks one). The producer's per-record path: no allocation.
+   */
+  stickyPartition(topic: string, numPartitions: number): number {
+    const sticky = this.#stickyByTopic.get(topic);
+    return sticky !== undefined && sticky < numPartitions ? sticky : -1;
   }
 
   /**

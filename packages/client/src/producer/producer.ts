@@ -17,9 +17,11 @@
 //   metadata first when the error says it is stale (NOT_LEADER_OR_FOLLOWER, ...); anything else
 //   fails the records with the Kafka error name.
 //
-// Per record the hot path allocates the RecordInput and, at completion, the RecordMetadata the
-// caller asked for; the record's owner (its send call and position) rides in the batch beside
-// it, so completing a batch needs no lookup and there is no promise per record.
+// Per record the hot path allocates nothing of its own beyond the send call's promise and, at
+// completion, the RecordMetadata the caller asked for: the record is encoded straight into its
+// batch's buffer (RecordBatchBuilder), its owner (its send call and position) and timestamp ride
+// in the batch's parallel arrays, so completing a batch needs no lookup, and flush counts
+// unsettled calls instead of keeping a set of them.
 //
 // Ordering and pipelining: Produce requests to a broker travel on one ProduceStream
 // (network/produce-stream.ts), whose messages the broker starts and answers in order, so up to
@@ -40,24 +42,17 @@
 //
 // The sender loop owns no clock or randomness of its own: both come from the ClientRuntime.
 
-import {
-  assertNever,
-  encodeRecordBatch,
-  encodeRecordBatchSync,
-  invariant,
-  RaftkaError,
-  type RecordHeaderInput,
-  type RecordInput,
-} from '@raftka/protocol';
-import { ClusterClient, defaultRuntime, errorFromResponse, partitionKey, toRaftkaError, type ClientRuntime } from '../cluster-client.js';
+import { assertNever, invariant, RaftkaError, recordFieldsBytes, type RecordHeaderInput } from '@raftka/protocol';
+import { ClusterClient, defaultRuntime, errorFromResponse, toRaftkaError, type ClientRuntime } from '../cluster-client.js';
 import type { TopicInfo } from '../metadata-cache.js';
 import { IDEMPOTENT_IN_FLIGHT_MAX, resolveProducerOptions, type ProducerOptions } from '../options.js';
 import type { InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse } from '../network/client-messages.js';
 import type { ProduceStream } from '../network/produce-stream.js';
 import { IdempotenceState } from './idempotence.js';
 import { StickyPartitioner, type TopicPartitionInfo } from './partitioner.js';
-import { RecordAccumulator, type ProducerBatch } from './record-accumulator.js';
+import { APPEND_BATCH_FULL, APPEND_NEW_BATCH, APPEND_NO_MEMORY, RecordAccumulator, type ProducerBatch } from './record-accumulator.js';
 import { RetryPolicy } from './retry-policy.js';
+import { TopicPartitionMap } from './topic-partition-map.js';
 
 /** One record to send. Strings are encoded as UTF-8. */
 export interface ProducerMessage {
@@ -108,30 +103,62 @@ export class ProducerSendError extends RaftkaError {
 /** Producer options: `bootstrapServers` is required, every other key has Kafka's default. */
 export type ProducerConfig = Partial<ProducerOptions> & { bootstrapServers: string[] };
 
+// The executor every PendingSend promise shares: it hands the resolve function over through this
+// variable, so a send call allocates no executor closure of its own. The reject function is not
+// kept: a call that fails resolves with a rejected promise, which rejects the call's promise
+// with the same error, and one function fewer per waiting call is less for the collector.
+let capturedResolve: ((metadata: RecordMetadata[] | PromiseLike<RecordMetadata[]>) => void) | undefined;
+function captureResolve(resolve: (metadata: RecordMetadata[] | PromiseLike<RecordMetadata[]>) => void): void {
+  capturedResolve = resolve;
+}
+
 /**
  * One send call: the single promise its caller holds, and the outcome of each of its records,
  * filled in as their batches are answered. The batches hold the call itself as each record's
  * owner, so a record's outcome is one array store.
+ *
+ * Kept small on purpose: under load tens of thousands of calls wait for their answers at once,
+ * long enough to outlive the young generation, so every field is paid for in garbage collection.
+ * A one-record call (the usual case for applications that send per record) keeps no outcomes
+ * array while it waits, and the times of a blocked call are kept as small integers relative to
+ * the producer's clock origin (a Date.now() value would be a boxed heap number per field).
  */
 class PendingSend {
+  /** Creation order of send calls (flush waits for the calls created before it). */
+  readonly id: number;
   readonly promise: Promise<RecordMetadata[]>;
-  // Invariant: `remaining` counts the undefined entries of `outcomes`; the call settles when it reaches 0.
-  readonly #outcomes: (RecordMetadata | RaftkaError | undefined)[];
+  // Invariant: `remaining` counts the records without an outcome while the call is unsettled,
+  // and is 0 once it settled (rejectCall sets it). `outcomes` is allocated up front for several
+  // records, at settlement for one, so the call's record count is `outcomes?.length ?? 1`.
+  #outcomes: (RecordMetadata | RaftkaError | undefined)[] | undefined;
   #remaining: number;
-  #failures = 0;
-  #settled = false;
-  #resolve!: (metadata: RecordMetadata[]) => void;
-  #reject!: (error: unknown) => void;
+  readonly #resolve: (metadata: RecordMetadata[] | PromiseLike<RecordMetadata[]>) => void;
   readonly #onSettled: (send: PendingSend) => void;
+  // While the call waits in the producer's blocked FIFO (for metadata, a connection or memory),
+  // these say how far it got; kept here rather than in an object per blocked call.
+  /** The call's records, held only while it is blocked (so values are not kept alive until acknowledged). */
+  record: ProducerRecord | undefined = undefined;
+  /** Set once the call was validated against the topic's metadata. */
+  validated = false;
+  /** The first record not yet appended; Infinity once the call is done with. */
+  nextIndex = 0;
+  /** The timestamp of records without one, since the clock origin: when the call was validated (Kafka: before waiting for memory). */
+  timestampSinceOriginMs = 0;
+  /** maxBlockMs after the call, since the clock origin: how long it may wait for metadata and memory. */
+  deadlineSinceOriginMs = 0;
 
-  constructor(recordCount: number, onSettled: (send: PendingSend) => void) {
-    this.promise = new Promise<RecordMetadata[]>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
-    this.#outcomes = new Array<RecordMetadata | RaftkaError | undefined>(recordCount).fill(undefined);
+  constructor(id: number, recordCount: number, onSettled: (send: PendingSend) => void) {
+    this.id = id;
+    this.promise = new Promise<RecordMetadata[]>(captureResolve);
+    this.#resolve = capturedResolve!;
+    capturedResolve = undefined;
+    this.#outcomes = recordCount === 1 ? undefined : new Array<RecordMetadata | RaftkaError | undefined>(recordCount).fill(undefined);
     this.#remaining = recordCount;
     this.#onSettled = onSettled;
+  }
+
+  get #recordCount(): number {
+    return this.#outcomes?.length ?? 1;
   }
 
   complete(index: number, metadata: RecordMetadata): void {
@@ -139,55 +166,45 @@ class PendingSend {
   }
 
   fail(index: number, error: RaftkaError): void {
-    this.#failures += 1;
     this.#record(index, error);
   }
 
   /** Fails records `from..end` that were never appended. */
   failFrom(from: number, error: RaftkaError): void {
-    for (let index = from; index < this.#outcomes.length; index++) if (this.#outcomes[index] === undefined) this.fail(index, error);
+    for (let index = from; index < this.#recordCount; index++) if (this.#remaining > 0 && this.#outcomes?.[index] === undefined) this.fail(index, error);
   }
 
   /** The call was invalid and nothing of it was appended: reject it as a whole. */
   rejectCall(error: unknown): void {
-    invariant(this.#remaining === this.#outcomes.length, 'a call is rejected as a whole only before any record was appended');
-    this.#settle();
-    this.#reject(error);
+    invariant(this.#remaining > 0 && this.#remaining === this.#recordCount, 'a call is rejected as a whole only before any record was appended');
+    this.#remaining = 0;
+    this.#resolve(Promise.reject(error));
+    this.#onSettled(this);
   }
 
   #record(index: number, outcome: RecordMetadata | RaftkaError): void {
-    invariant(this.#outcomes[index] === undefined && !this.#settled, () => `record ${index} of a send call settled twice`);
-    this.#outcomes[index] = outcome;
+    invariant(this.#remaining > 0 && index < this.#recordCount && this.#outcomes?.[index] === undefined, () => `record ${index} of a send call settled twice`);
+    if (this.#outcomes === undefined) this.#outcomes = [outcome];
+    else this.#outcomes[index] = outcome;
     this.#remaining -= 1;
     if (this.#remaining > 0) return;
-    this.#settle();
-    if (this.#failures === 0) {
-      this.#resolve(this.#outcomes as RecordMetadata[]);
-      return;
+    const outcomes = this.#outcomes;
+    if (!hasFailure(outcomes)) {
+      this.#resolve(outcomes as RecordMetadata[]);
+    } else {
+      this.#resolve(
+        Promise.reject(new ProducerSendError(outcomes.map((entry) => (entry instanceof RaftkaError ? { ok: false, error: entry } : { ok: true, metadata: entry! })))),
+      );
     }
-    this.#reject(
-      new ProducerSendError(this.#outcomes.map((entry) => (entry instanceof RaftkaError ? { ok: false, error: entry } : { ok: true, metadata: entry! }))),
-    );
-  }
-
-  #settle(): void {
-    this.#settled = true;
+    // After the promise settles, so a flush that waited on this call resumes after the call's own handlers.
     this.#onSettled(this);
   }
 }
 
-/** A send call waiting for metadata, a connection or memory, with the records it still has to append. */
-interface BlockedSend {
-  pending: PendingSend;
-  record: ProducerRecord;
-  /** Set once the call was validated against the topic's metadata. */
-  inputs: RecordInput[] | undefined;
-  nextIndex: number;
-  /** maxBlockMs after the call: how long it may wait for metadata and memory. */
-  deadlineMs: number;
-}
-
 type ProducerState = 'new' | 'connecting' | 'connected' | 'closing' | 'closed';
+
+/** What the sender loop drained when no leader had a batch ready (never modified). */
+const NOTHING_DRAINED: ReadonlyMap<number, ProducerBatch[]> = new Map();
 
 /** Longest the sender loop sleeps without a reason to wake, so metadata aging is noticed. */
 const SENDER_IDLE_WAKE_MS_MAX = 1000;
@@ -201,22 +218,36 @@ export class Producer {
   readonly #retryPolicy: RetryPolicy;
   readonly #idempotence: IdempotenceState | undefined;
   #state: ProducerState = 'new';
+  // Blocked calls keep their times relative to this (see PendingSend).
+  readonly #clockOriginMs: number;
   #connecting: Promise<void> | undefined;
-  // Unsettled send() calls, for flush().
-  readonly #pendingSends = new Set<PendingSend>();
-  readonly #forgetSend = (pending: PendingSend): void => {
-    this.#pendingSends.delete(pending);
+  // Unsettled send() calls, for flush(): counted, not kept (a set costs two hash operations per call).
+  #nextSendId = 0;
+  #unsettledSends = 0;
+  // Invariant: each waiter's `remaining` counts the unsettled calls with id < beforeId; it is
+  // resolved and removed when that reaches 0.
+  #flushWaiters: { beforeId: number; remaining: number; resolve: () => void }[] = [];
+  readonly #onSendSettled = (pending: PendingSend): void => {
+    this.#unsettledSends -= 1;
+    if (this.#flushWaiters.length === 0) return;
+    for (const waiter of this.#flushWaiters) {
+      if (pending.id < waiter.beforeId && --waiter.remaining === 0) waiter.resolve();
+    }
+    this.#flushWaiters = this.#flushWaiters.filter((waiter) => waiter.remaining > 0);
   };
   // Calls that could not append at once, in call order (a FIFO as array + head index).
   // Invariant: while it is non-empty, new calls queue behind it (records keep call order).
-  #blocked: BlockedSend[] = [];
+  #blocked: PendingSend[] = [];
   #blockedHead = 0;
   #pumping = false;
   // Batches of each partition handed to the transport and not yet answered.
   // Invariant: at most #partitionInFlightMax per partition.
-  readonly #inFlightByPartition = new Map<string, number>();
+  readonly #inFlightByPartition = new TopicPartitionMap<number>();
   readonly #partitionInFlightMax: number;
   #wake: (() => void) | undefined;
+  // The sender's wake-up timer and when it fires (see #armSenderTimer).
+  #senderTimer: unknown;
+  #senderTimerDueMs = 0;
   #senderDone: Promise<void> | undefined;
   #initInProgress = false;
   #closing: Promise<void> | undefined;
@@ -226,6 +257,7 @@ export class Producer {
   constructor(config: ProducerConfig, runtime: ClientRuntime = defaultRuntime) {
     this.options = resolveProducerOptions(withImplicitIdempotence(config));
     this.#runtime = runtime;
+    this.#clockOriginMs = runtime.clock();
     const options = this.options;
     this.#cluster = new ClusterClient(
       {
@@ -308,95 +340,100 @@ export class Producer {
     } catch (error) {
       return Promise.reject(error);
     }
-    const pending = new PendingSend(record.messages.length, this.#forgetSend);
-    this.#pendingSends.add(pending);
+    const pending = new PendingSend(this.#nextSendId++, record.messages.length, this.#onSendSettled);
+    this.#unsettledSends += 1;
     const topicInfo = this.#blockedHead === this.#blocked.length && this.#state === 'connected' ? this.#cluster.metadata.topic(record.topic) : undefined;
+    const nowMs = this.#runtime.clock();
     if (topicInfo === undefined || topicInfo.partitions.length === 0) {
-      this.#block({ pending, record, inputs: undefined, nextIndex: 0, deadlineMs: this.#runtime.clock() + this.options.maxBlockMs });
+      this.#block(pending, record, false, nowMs, 0, nowMs + this.options.maxBlockMs);
       return pending.promise;
     }
-    let inputs: RecordInput[];
     try {
-      inputs = this.#prepare(record, topicInfo);
+      this.#validate(record, topicInfo);
     } catch (error) {
       pending.rejectCall(error);
       return pending.promise;
     }
-    const stoppedAt = this.#appendFrom(pending, record, inputs, topicInfo, 0);
-    if (stoppedAt < inputs.length) {
-      this.#block({ pending, record, inputs, nextIndex: stoppedAt, deadlineMs: this.#runtime.clock() + this.options.maxBlockMs });
+    const stoppedAt = this.#appendFrom(pending, record, topicInfo, 0, nowMs);
+    if (stoppedAt < record.messages.length) {
+      this.#block(pending, record, true, nowMs, stoppedAt, nowMs + this.options.maxBlockMs);
     }
     return pending.promise;
   }
 
   /**
    * Validates every message of a call against the topic before any is appended, so a bad one
-   * cannot half-send a call, and builds the records to append.
+   * cannot half-send a call.
    */
-  #prepare(record: ProducerRecord, topicInfo: TopicInfo): RecordInput[] {
+  #validate(record: ProducerRecord, topicInfo: TopicInfo): void {
     const { topic, messages } = record;
-    const nowMs = this.#runtime.clock();
-    const inputs = new Array<RecordInput>(messages.length);
     for (let index = 0; index < messages.length; index++) {
       const message = messages[index]!;
       checkMessage(message, index);
       // Throws UNKNOWN_TOPIC_OR_PARTITION for an explicit partition the topic does not have.
       if (message.partition !== undefined) this.#partitioner.partition({ topic, partition: message.partition }, { numPartitions: topicInfo.partitions.length, availablePartitions: [] });
-      const input: RecordInput = {
-        key: message.key ?? null,
-        value: message.value,
-        timestamp: message.timestamp ?? nowMs,
-      };
-      if (message.headers !== undefined) input.headers = normalizeHeaders(message.headers);
       // MESSAGE_TOO_LARGE now, for the whole call, rather than after other records went out.
-      this.#accumulator.checkRecordSize(input);
-      inputs[index] = input;
+      this.#accumulator.checkFieldsBytes(recordFieldsBytes(message.key, message.value, normalizeHeaders(message.headers)));
     }
-    return inputs;
+  }
+
+  /** Partitions with a leader, for the sticky partitioner when it has to choose (not per record). */
+  #partitionInfo(topic: string, numPartitions: number): TopicPartitionInfo {
+    return { numPartitions, availablePartitions: this.#cluster.metadata.availablePartitions(topic) };
   }
 
   /**
    * Appends records `from..` of a call synchronously while memory allows. Returns the index of
-   * the first record not appended (inputs.length when all were); a failure that is not a lack
+   * the first record not appended (messages.length when all were); a failure that is not a lack
    * of memory fails the rest of the call.
    */
-  #appendFrom(pending: PendingSend, record: ProducerRecord, inputs: readonly RecordInput[], topicInfo: TopicInfo, from: number): number {
+  #appendFrom(pending: PendingSend, record: ProducerRecord, topicInfo: TopicInfo, from: number, timestampMs: number): number {
     const { topic, messages } = record;
-    const metadata = this.#cluster.metadata;
-    let available: readonly number[] | undefined;
-    // Available partitions are only needed when the sticky partition moves: computed at most once per call.
-    const info: TopicPartitionInfo = {
-      numPartitions: topicInfo.partitions.length,
-      get availablePartitions() {
-        return (available ??= metadata.availablePartitions(topic));
-      },
-    };
+    const numPartitions = topicInfo.partitions.length;
+    const accumulator = this.#accumulator;
+    const partitioner = this.#partitioner;
     let wake = false;
     let index = from;
     try {
-      for (; index < inputs.length; index++) {
+      for (; index < messages.length; index++) {
         if (this.#fatalError) throw this.#fatalError;
-        const input = inputs[index]!;
-        const explicit = messages[index]!.partition;
-        let partition = this.#partitioner.partition({ topic, key: input.key, partition: explicit }, info);
-        if (explicit === undefined && (input.key === null || input.key === undefined) && !this.#accumulator.fitsInOpenBatch(topic, partition, input)) {
-          // KIP-480: a keyless record that would open a new batch moves the sticky partition first.
-          partition = this.#partitioner.onNewBatch(topic, partition, info);
+        const message = messages[index]!;
+        const key = message.key ?? null;
+        const headers = normalizeHeaders(message.headers);
+        const fieldsBytes = recordFieldsBytes(key, message.value, headers);
+        const timestamp = message.timestamp ?? timestampMs;
+        let partition: number;
+        if (message.partition !== undefined) {
+          partition = message.partition; // checked by #validate
+        } else if (key !== null) {
+          partition = partitioner.keyedPartition(key, numPartitions);
+        } else {
+          partition = partitioner.stickyPartition(topic, numPartitions);
+          if (partition < 0) partition = partitioner.partition({ topic }, this.#partitionInfo(topic, numPartitions));
+          if (!accumulator.fitsFieldsInOpenBatch(topic, partition, fieldsBytes, timestamp)) {
+            // KIP-480: a keyless record that would open a new batch moves the sticky partition first.
+            partition = partitioner.onNewBatch(topic, partition, this.#partitionInfo(topic, numPartitions));
+          }
         }
-        const appended = this.#accumulator.tryAppend(topic, partition, input, pending, index);
-        if (appended === undefined) break;
-        if (appended.newBatchCreated || appended.batchIsFull) wake = true;
+        const flags = accumulator.appendRecord(topic, partition, key, message.value, headers, timestamp, fieldsBytes, pending, index);
+        if (flags === APPEND_NO_MEMORY) break;
+        if ((flags & (APPEND_NEW_BATCH | APPEND_BATCH_FULL)) !== 0) wake = true;
       }
     } catch (error) {
       pending.failFrom(index, toRaftkaError(error));
-      index = inputs.length;
+      index = messages.length;
     }
     if (wake) this.#wakeSender();
     return index;
   }
 
-  #block(blocked: BlockedSend): void {
-    this.#blocked.push(blocked);
+  #block(pending: PendingSend, record: ProducerRecord, validated: boolean, timestampMs: number, nextIndex: number, deadlineMs: number): void {
+    pending.record = record;
+    pending.validated = validated;
+    pending.timestampSinceOriginMs = timestampMs - this.#clockOriginMs;
+    pending.nextIndex = nextIndex;
+    pending.deadlineSinceOriginMs = deadlineMs - this.#clockOriginMs;
+    this.#blocked.push(pending);
     if (!this.#pumping) void this.#pump();
   }
 
@@ -415,7 +452,8 @@ export class Producer {
           await wait;
           continue;
         }
-        this.#blocked[this.#blockedHead] = undefined as unknown as BlockedSend;
+        blocked.record = undefined;
+        this.#blocked[this.#blockedHead] = undefined as unknown as PendingSend;
         this.#blockedHead += 1;
         if (this.#blockedHead === this.#blocked.length) {
           this.#blocked = [];
@@ -432,54 +470,56 @@ export class Producer {
    * is done with (all records appended, or failed), or what to wait for before trying again;
    * that promise never rejects (a failure fails the call).
    */
-  #unblock(blocked: BlockedSend): Promise<void> | undefined {
-    const { pending, record } = blocked;
-    const fail = (error: unknown): void => {
-      if (blocked.inputs === undefined) blocked.pending.rejectCall(toRaftkaError(error));
-      else blocked.pending.failFrom(blocked.nextIndex, toRaftkaError(error));
-      blocked.nextIndex = Number.POSITIVE_INFINITY;
-    };
+  #unblock(blocked: PendingSend): Promise<void> | undefined {
+    const pending = blocked;
+    const record = blocked.record!;
     if (blocked.nextIndex === Number.POSITIVE_INFINITY) return undefined;
     if (this.#fatalError) {
-      fail(this.#fatalError);
+      failBlocked(blocked, this.#fatalError);
       return undefined;
     }
-    if (this.#state === 'new' || this.#state === 'connecting') return this.connect().then(() => undefined, fail);
+    if (this.#state === 'new' || this.#state === 'connecting') return this.connect().then(noop, (error: unknown) => failBlocked(blocked, error));
     const topicInfo = this.#cluster.metadata.topic(record.topic);
     if (topicInfo === undefined || topicInfo.partitions.length === 0) {
-      return this.#cluster.waitForTopic(record.topic, blocked.deadlineMs).then(() => undefined, fail);
+      return this.#cluster.waitForTopic(record.topic, this.#clockOriginMs + blocked.deadlineSinceOriginMs).then(noop, (error: unknown) => failBlocked(blocked, error));
     }
-    try {
-      blocked.inputs ??= this.#prepare(record, topicInfo);
-    } catch (error) {
-      fail(error);
-      return undefined;
+    if (!blocked.validated) {
+      try {
+        this.#validate(record, topicInfo);
+      } catch (error) {
+        failBlocked(blocked, error);
+        return undefined;
+      }
+      blocked.validated = true;
+      blocked.timestampSinceOriginMs = this.#runtime.clock() - this.#clockOriginMs;
     }
-    const inputs = blocked.inputs;
-    blocked.nextIndex = this.#appendFrom(pending, record, inputs, topicInfo, blocked.nextIndex);
-    if (blocked.nextIndex >= inputs.length) return undefined;
+    const messages = record.messages;
+    const timestampMs = this.#clockOriginMs + blocked.timestampSinceOriginMs;
+    blocked.nextIndex = this.#appendFrom(pending, record, topicInfo, blocked.nextIndex, timestampMs);
+    if (blocked.nextIndex >= messages.length) return undefined;
     // Out of memory: wait for room for this one record, then go on synchronously.
     const index = blocked.nextIndex;
-    const input = inputs[index]!;
-    const message = record.messages[index]!;
+    const message = messages[index]!;
+    const key = message.key ?? null;
     let partition: number;
     try {
-      partition = this.#partitioner.partition(
-        { topic: record.topic, key: input.key, partition: message.partition },
-        { numPartitions: topicInfo.partitions.length, availablePartitions: this.#cluster.metadata.availablePartitions(record.topic) },
-      );
+      partition = this.#partitioner.partition({ topic: record.topic, key, partition: message.partition }, this.#partitionInfo(record.topic, topicInfo.partitions.length));
     } catch (error) {
-      fail(error);
+      failBlocked(blocked, error);
       return undefined;
     }
-    const waitMs = Math.max(1, blocked.deadlineMs - this.#runtime.clock());
+    const waitMs = Math.max(1, this.#clockOriginMs + blocked.deadlineSinceOriginMs - this.#runtime.clock());
+    const input = { key, value: message.value, headers: normalizeHeaders(message.headers), timestamp: message.timestamp ?? timestampMs };
     const appended = this.#accumulator.append(record.topic, partition, input, pending, index, waitMs);
     // Appends now wait for memory, which makes every batch ready: let the sender free some.
     this.#wakeSender();
-    return appended.then((result) => {
-      blocked.nextIndex = index + 1;
-      if (result.newBatchCreated || result.batchIsFull) this.#wakeSender();
-    }, fail);
+    return appended.then(
+      (result) => {
+        blocked.nextIndex = index + 1;
+        if (result.newBatchCreated || result.batchIsFull) this.#wakeSender();
+      },
+      (error: unknown) => failBlocked(blocked, error),
+    );
   }
 
   /** Sends everything queued now, regardless of lingerMs, and waits for the outcome of every send made so far. */
@@ -487,7 +527,9 @@ export class Producer {
     this.#accumulator.beginFlush();
     this.#wakeSender();
     try {
-      await Promise.allSettled([...this.#pendingSends].map((pending) => pending.promise));
+      if (this.#unsettledSends > 0) {
+        await new Promise<void>((resolve) => this.#flushWaiters.push({ beforeId: this.#nextSendId, remaining: this.#unsettledSends, resolve }));
+      }
     } finally {
       this.#accumulator.endFlush();
     }
@@ -555,8 +597,8 @@ export class Producer {
     // Up to the in-flight limit of batches per partition ride one broker's ProduceStream, which
     // keeps their order (see the module header). A batch being retried goes out only when
     // nothing of its partition is in flight, so retries follow the partition's record order.
-    const inFlight = this.#inFlightByPartition.get(partitionKey(topic, partition)) ?? 0;
-    const head = this.#accumulator.queuedBatches(topic, partition)[0];
+    const inFlight = this.#inFlightByPartition.get(topic, partition) ?? 0;
+    const head = this.#accumulator.headBatch(topic, partition);
     if (inFlight > 0 && (inFlight >= this.#partitionInFlightMax || (head !== undefined && head.attempts > 0))) return true;
     return this.#idempotence !== undefined && !this.#idempotence.canSend(topic, partition, head);
   };
@@ -576,7 +618,11 @@ export class Producer {
     for (;;) {
       const nowMs = this.#runtime.clock();
       const anyInFlight = this.#inFlightByPartition.size > 0;
-      if (this.#state === 'closed' && !this.#accumulator.hasQueuedBatches() && !anyInFlight) return;
+      if (this.#state === 'closed' && !this.#accumulator.hasQueuedBatches() && !anyInFlight) {
+        if (this.#senderTimer !== undefined) this.#runtime.timers.clearTimeout(this.#senderTimer);
+        this.#senderTimer = undefined;
+        return;
+      }
       if (this.#cluster.metadata.timeToNextUpdateMs(nowMs) === 0) {
         this.#cluster.refreshMetadata().then(
           () => this.#wakeSender(),
@@ -596,25 +642,40 @@ export class Producer {
       // A retry backing off from its old leader ends early once metadata names a new one, so keep
       // refreshing (spaced by retryBackoffMs) while one waits.
       if (ready.unknownLeaderTopics.size > 0 || ready.retriesAwaitLeader) this.#cluster.metadata.requestUpdate();
-      const nodes = [...ready.readyNodes].filter((node) => this.#streamFor(node).hasCapacity());
-      const drained = this.#accumulator.drain({ leaderFor: this.#leaderFor, nodes, nowMs, isMuted: this.#isMuted });
+      const drained =
+        ready.readyNodes.size === 0
+          ? NOTHING_DRAINED
+          : this.#accumulator.drain({ leaderFor: this.#leaderFor, nodes: [...ready.readyNodes].filter((node) => this.#streamFor(node).hasCapacity()), nowMs, isMuted: this.#isMuted });
       for (const [node, batches] of drained) this.#sendProduce(node, batches);
       const metadataWaitMs = this.#cluster.metadata.timeToNextUpdateMs(this.#runtime.clock());
       const waitMs = Math.min(ready.nextReadyCheckDelayMs, metadataWaitMs, SENDER_IDLE_WAKE_MS_MAX);
       if (drained.size > 0) continue;
       await new Promise<void>((resolve) => {
-        const timer = this.#runtime.timers.setTimeout(() => {
-          if (this.#wake === wake) this.#wake = undefined;
-          resolve();
-        }, Math.max(1, waitMs));
-        const wake = () => {
-          this.#runtime.timers.clearTimeout(timer);
-          resolve();
-        };
-        this.#wake = wake;
+        this.#wake = resolve;
+        this.#armSenderTimer(this.#runtime.clock() + Math.max(1, waitMs));
       });
     }
   }
+
+  /**
+   * Makes sure the sender wakes by `dueMs`. One timer serves many sleeps: it is replaced only
+   * when the sender must wake earlier than it would fire, so a busy sender, woken by appends and
+   * answers many times per millisecond, does not set and clear a timer per sleep. Waking early
+   * is harmless: the loop checks again and sleeps again.
+   */
+  #armSenderTimer(dueMs: number): void {
+    if (this.#senderTimer !== undefined) {
+      if (this.#senderTimerDueMs <= dueMs) return;
+      this.#runtime.timers.clearTimeout(this.#senderTimer);
+    }
+    this.#senderTimerDueMs = dueMs;
+    this.#senderTimer = this.#runtime.timers.setTimeout(this.#onSenderTimer, Math.max(1, dueMs - this.#runtime.clock()));
+  }
+
+  readonly #onSenderTimer = (): void => {
+    this.#senderTimer = undefined;
+    this.#wakeSender();
+  };
 
   #endpointOf(node: number): { host: string; port: number } {
     const broker = this.#cluster.metadata.broker(node)!;
@@ -641,17 +702,21 @@ export class Producer {
     for (const batch of batches) {
       // Stamped synchronously at drain time, so sequences follow the drain order.
       if (idempotence) idempotence.sequenceFor(batch);
-      const key = partitionKey(batch.topic, batch.partition);
-      this.#inFlightByPartition.set(key, (this.#inFlightByPartition.get(key) ?? 0) + 1);
+      this.#inFlightByPartition.set(batch.topic, batch.partition, (this.#inFlightByPartition.get(batch.topic, batch.partition) ?? 0) + 1);
     }
     const acks = this.options.acks;
     const compression = this.options.compressionType;
     // Uncompressed batches are encoded on the spot into one buffer each; a codec compresses off
     // the event loop, and the stream still writes requests in drain order.
-    const request: ProduceRequest | Promise<ProduceRequest> =
-      compression === 'none'
-        ? this.#produceRequest(batches, batches.map((batch) => encodeRecordBatchSync(this.#encodeOptions(batch))))
-        : Promise.all(batches.map((batch) => encodeRecordBatch({ ...this.#encodeOptions(batch), compression }))).then((records) => this.#produceRequest(batches, records));
+    let request: ProduceRequest | Promise<ProduceRequest>;
+    try {
+      request =
+        compression === 'none'
+          ? this.#produceRequest(batches, batches.map((batch) => batch.encode()))
+          : Promise.all(batches.map((batch) => batch.encodeAsync(compression))).then((records) => this.#produceRequest(batches, records));
+    } catch (error) {
+      request = Promise.reject(error);
+    }
     let stream: ProduceStream;
     try {
       stream = this.#streamFor(node);
@@ -673,7 +738,7 @@ export class Producer {
       (answer) => {
         this.#afterResponse(batches);
         if (acks === 0) {
-          for (const batch of batches) this.#accumulator.release(batch);
+          for (const batch of batches) this.#accumulator.release(batch, true);
           return;
         }
         this.#handleProduceResponse(node, batches, answer);
@@ -694,16 +759,6 @@ export class Producer {
     for (const batch of batches) this.#handleBatchError(batch, raftkaError);
   }
 
-  #encodeOptions(batch: ProducerBatch): { records: RecordInput[]; baseTimestamp: number; producerId: number; producerEpoch: number; baseSequence: number } {
-    return {
-      records: batch.records,
-      baseTimestamp: batch.baseTimestamp,
-      producerId: batch.producerId,
-      producerEpoch: batch.producerEpoch,
-      baseSequence: batch.baseSequence,
-    };
-  }
-
   #produceRequest(batches: readonly ProducerBatch[], records: readonly Buffer[]): ProduceRequest {
     const topics = new Map<string, ProduceRequest['topicData'][number]>();
     batches.forEach((batch, index) => {
@@ -719,10 +774,9 @@ export class Producer {
 
   #afterResponse(batches: readonly ProducerBatch[]): void {
     for (const batch of batches) {
-      const key = partitionKey(batch.topic, batch.partition);
-      const count = (this.#inFlightByPartition.get(key) ?? 1) - 1;
-      if (count <= 0) this.#inFlightByPartition.delete(key);
-      else this.#inFlightByPartition.set(key, count);
+      const count = (this.#inFlightByPartition.get(batch.topic, batch.partition) ?? 1) - 1;
+      if (count <= 0) this.#inFlightByPartition.delete(batch.topic, batch.partition);
+      else this.#inFlightByPartition.set(batch.topic, batch.partition, count);
     }
     this.#wakeSender();
   }
@@ -735,7 +789,7 @@ export class Producer {
         continue;
       }
       if (answer.errorCode === 0) {
-        this.#completeBatch(batch, answer.baseOffset, answer.logAppendTimeMs, true);
+        this.#completeBatch(batch, answer.baseOffset, answer.logAppendTimeMs, true, true);
         continue;
       }
       const recordErrors = answer.recordErrors.map((recordError) => `record ${recordError.batchIndex}: ${recordError.batchIndexErrorMessage}`).join('; ');
@@ -747,21 +801,24 @@ export class Producer {
     }
   }
 
-  #completeBatch(batch: ProducerBatch, baseOffset: number, logAppendTimeMs: number, release: boolean): void {
-    const { records, owners, ownerIndexes, topic, partition } = batch;
-    for (let index = 0; index < records.length; index++) {
-      (owners[index] as PendingSend | undefined)?.complete(ownerIndexes[index]!, {
+  /** `recycle`: the broker answered the request that carried the batch, so its buffer may be reused. */
+  #completeBatch(batch: ProducerBatch, baseOffset: number, logAppendTimeMs: number, release: boolean, recycle = false): void {
+    const { owners, ownerIndexes, timestamps, topic, partition } = batch;
+    for (let index = 0; index < owners.length; index++) {
+      const owner = owners[index] as PendingSend | undefined;
+      if (owner === undefined) continue;
+      owner.complete(ownerIndexes[index]!, {
         topic,
         partition,
         offset: baseOffset < 0 ? -1 : baseOffset + index,
-        timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : records[index]!.timestamp!,
+        timestamp: logAppendTimeMs >= 0 ? logAppendTimeMs : timestamps[index]!,
       });
     }
     // acks=0 completes records before the answer; the batch must not complete them twice.
     owners.fill(undefined);
     if (release) {
       this.#idempotence?.onSuccess(batch);
-      this.#accumulator.release(batch);
+      this.#accumulator.release(batch, recycle);
     }
   }
 
@@ -833,6 +890,22 @@ function checkCall(record: ProducerRecord): void {
   if (!Array.isArray(record.messages) || record.messages.length === 0) {
     throw new RaftkaError('INVALID_REQUEST', 'send needs a non-empty messages array', { retriable: false });
   }
+}
+
+function hasFailure(outcomes: readonly (RecordMetadata | RaftkaError | undefined)[]): boolean {
+  for (const outcome of outcomes) if (outcome instanceof RaftkaError) return true;
+  return false;
+}
+
+function noop(): undefined {
+  return undefined;
+}
+
+/** Fails what is left of a blocked call: all of it when it was never validated, else its records not yet appended. */
+function failBlocked(blocked: PendingSend, error: unknown): void {
+  if (!blocked.validated) blocked.rejectCall(toRaftkaError(error));
+  else blocked.failFrom(blocked.nextIndex, toRaftkaError(error));
+  blocked.nextIndex = Number.POSITIVE_INFINITY;
 }
 
 function normalizeHeaders(headers: ProducerMessage['headers']): RecordHeaderInput[] | undefined {

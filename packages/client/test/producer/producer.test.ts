@@ -303,6 +303,39 @@ describe('Producer', () => {
     expect(stored).toBe(200);
   });
 
+  it('gives every single-record send its own offset and timestamp across recycled batch buffers', async () => {
+    cluster.createTopic('single', 1);
+    const sender = producer({ batchSize: 600, lingerMs: 0 });
+    const sends = Array.from({ length: 120 }, (_, index) =>
+      sender.send({ topic: 'single', messages: [{ key: Buffer.from([index]), value: Buffer.alloc(100, index), timestamp: 1_700_000_000_000 + index }] }),
+    );
+    const results = await Promise.all(sends);
+    expect(results.map((result) => result[0]!.offset)).toEqual(Array.from({ length: 120 }, (_, index) => index));
+    expect(results.map((result) => result[0]!.timestamp)).toEqual(Array.from({ length: 120 }, (_, index) => 1_700_000_000_000 + index));
+    const stored = await cluster.partition('single', 0).records();
+    expect(stored.map((record) => [record.key![0], record.value![99], record.timestamp])).toEqual(
+      Array.from({ length: 120 }, (_, index) => [index, index, 1_700_000_000_000 + index]),
+    );
+  });
+
+  it('flush waits for the sends made before it, not for later ones', async () => {
+    cluster.createTopic('flush-order', 1);
+    const sender = producer({ lingerMs: 60_000 });
+    await sender.connect();
+    const before = sender.send({ topic: 'flush-order', messages: [{ value: 'a' }, { value: 'b' }] });
+    let beforeSettled = false;
+    void before.then(() => (beforeSettled = true));
+    const flushed = sender.flush();
+    // Sent after the flush began: it rides along (the flush makes every batch ready) but the
+    // flush does not wait for it.
+    const after = sender.send({ topic: 'flush-order', messages: [{ value: 'c' }] });
+    await flushed;
+    expect(beforeSettled).toBe(true);
+    await expect(before).resolves.toMatchObject([{ offset: 0 }, { offset: 1 }]);
+    await sender.flush();
+    await expect(after).resolves.toMatchObject([{ offset: 2 }]);
+  });
+
   it('flush sends lingering batches at once and close waits for them', async () => {
     cluster.createTopic('flush', 1);
     const sender = producer({ lingerMs: 60_000 });

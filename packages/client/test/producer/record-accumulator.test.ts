@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BATCH_HEADER_BYTES, decodeRecordBatchSync, encodeRecordBatchSync, type RecordInput } from '@raftka/protocol';
-import { estimateRecordBytes, RecordAccumulator, type RecordAccumulatorOptions } from '../../src/producer/record-accumulator.js';
+import { BATCH_HEADER_BYTES, decodeRecordBatchSync, encodeRecordBatchSync, recordFieldsBytes, type RecordInput } from '@raftka/protocol';
+import { APPEND_NEW_BATCH, estimateRecordBytes, RecordAccumulator, type RecordAccumulatorOptions } from '../../src/producer/record-accumulator.js';
 import { StickyPartitioner } from '../../src/producer/partitioner.js';
 import { ManualTime } from '../fake-timers.js';
 
@@ -139,7 +139,7 @@ describe('RecordAccumulator', () => {
     time.advance(100);
     const retried = accumulator.drain({ leaderFor, nodes: [0], nowMs: time.nowMs }).get(0)!;
     expect(retried[0]).toBe(first);
-    expect(accumulator.queuedBatches('t', 0)[0]!.records[0]!.value).toBe('b'.repeat(80));
+    expect(decodeRecordBatchSync(accumulator.queuedBatches('t', 0)[0]!.encode()).records[0]!.value!.toString()).toBe('b'.repeat(80));
   });
 
   it('ends a retry backoff early when the partition has a new leader (KIP-951), and says when one waits on the old leader', async () => {
@@ -231,10 +231,74 @@ describe('RecordAccumulator', () => {
     time.advance(3);
     await accumulator.append('t', 0, { key: 'k2', value: 'v2', headers: [{ key: 'h', value: 'x' }] });
     const [batch] = accumulator.queuedBatches('t', 0);
-    const bytes = encodeRecordBatchSync({ records: batch!.records, baseTimestamp: batch!.baseTimestamp });
+    const bytes = batch!.encode();
     expect(bytes.length).toBe(batch!.sizeBytes);
+    const expected = encodeRecordBatchSync({
+      records: [
+        { key: 'k1', value: 'v1', timestamp: 1_000_000 },
+        { key: 'k2', value: 'v2', headers: [{ key: 'h', value: 'x' }], timestamp: 1_000_003 },
+      ],
+      baseTimestamp: batch!.baseTimestamp,
+    });
+    expect(bytes.equals(expected)).toBe(true);
     const decoded = decodeRecordBatchSync(bytes);
     expect(decoded.records.map((record) => record.timestamp)).toEqual([1_000_000, 1_000_003]);
+  });
+
+  it('encodes records into the batch as they are appended, with the producer fields of each attempt', async () => {
+    const { accumulator } = setup({ batchSize: 1000 });
+    const flags = accumulator.appendRecord('t', 0, 'k', Buffer.from('v'), [{ key: 'h', value: null }], 1_000, recordFieldsBytes('k', Buffer.from('v'), [{ key: 'h', value: null }]), undefined, 0);
+    expect(flags & APPEND_NEW_BATCH).toBe(APPEND_NEW_BATCH);
+    const second = accumulator.appendRecord('t', 0, null, 'w', undefined, 990, recordFieldsBytes(null, 'w', undefined), undefined, 0);
+    expect(second & APPEND_NEW_BATCH).toBe(0);
+    const [batch] = accumulator.queuedBatches('t', 0);
+    expect(batch!.timestamps).toEqual([1_000, 990]);
+    Object.assign(batch!, { producerId: 7, producerEpoch: 1, baseSequence: 40 });
+    const first = Buffer.from(batch!.encode());
+    expect(first.equals(encodeRecordBatchSync({
+      records: [{ key: 'k', value: 'v', headers: [{ key: 'h', value: null }], timestamp: 1_000 }, { value: 'w', timestamp: 990 }],
+      baseTimestamp: 1_000,
+      producerId: 7,
+      producerEpoch: 1,
+      baseSequence: 40,
+    }))).toBe(true);
+    // A retry after an epoch bump re-stamps the header and keeps the records.
+    batch!.producerEpoch = 2;
+    const retried = decodeRecordBatchSync(batch!.encode());
+    expect(retried.header.producerEpoch).toBe(2);
+    expect(retried.records.map((record) => record.timestamp)).toEqual([1_000, 990]);
+    expect(decodeRecordBatchSync(first).header.producerEpoch).toBe(1);
+  });
+
+  it('reuses the buffer of an answered full batch for a later batch, which still encodes its own records', async () => {
+    const { time, accumulator } = setup({ batchSize: 400, lingerMs: 0 });
+    for (let index = 0; index < 4; index += 1) await accumulator.append('t', 0, { value: Buffer.alloc(90, index) });
+    const [full] = accumulator.drain({ leaderFor, nodes: [0], nowMs: time.nowMs }).get(0)!;
+    expect(full!.closed).toBe(true);
+    const sent = Buffer.from(full!.encode());
+    accumulator.release(full!, true);
+    expect(() => full!.encode()).toThrow();
+    for (let index = 0; index < 4; index += 1) await accumulator.append('t', 0, { value: Buffer.alloc(90, 10 + index) });
+    // Three 90-byte records fill a 400-byte batch: the fourth first record (3) waited in a second batch.
+    const values: number[] = [];
+    for (let drained = accumulator.drain({ leaderFor, nodes: [0], nowMs: time.nowMs }); drained.size > 0; drained = accumulator.drain({ leaderFor, nodes: [0], nowMs: time.nowMs })) {
+      for (const batch of drained.get(0)!) {
+        values.push(...decodeRecordBatchSync(batch.encode()).records.map((record) => record.value![0]!));
+        accumulator.release(batch, true);
+      }
+    }
+    expect(values).toEqual([3, 10, 11, 12, 13]);
+    expect(decodeRecordBatchSync(sent).records.map((record) => record.value![0])).toEqual([0, 1, 2]);
+    expect(accumulator.availableMemoryBytes).toBe(32 * 1024 * 1024);
+  });
+
+  it('opens a new batch for a timestamp too far from the open batch to encode as a delta', async () => {
+    const { accumulator } = setup();
+    await accumulator.append('t', 0, { value: 'a', timestamp: 0 });
+    const far = await accumulator.append('t', 0, { value: 'b', timestamp: 2 ** 52 + 5 });
+    expect(far.newBatchCreated).toBe(true);
+    expect(accumulator.queuedBatches('t', 0).map((batch) => batch.recordCount)).toEqual([1, 1]);
+    expect(decodeRecordBatchSync(far.batch.encode()).records[0]!.timestamp).toBe(2 ** 52 + 5);
   });
 
   it('re-enqueues failed sequenced batches in sequence order, ahead of unsent ones', async () => {
